@@ -1,0 +1,3 @@
+/** Shared pieces used by every area: the error catalogue and OperationOutcome helpers. */
+export * from './errors/index.ts';
+export * from './outcomes.ts';
