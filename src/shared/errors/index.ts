@@ -6,3 +6,4 @@
  * A retired code is never reused.
  */
 export * from './define.ts';
+export * from './sync.ts';
