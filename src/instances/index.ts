@@ -1,2 +1,24 @@
-/** Public face of src/instances. */
-export {};
+/**
+ * Public face of src/instances: config/instances.yaml (the registered locals and the global
+ * server), its validating loader and the registry the API and the workers use.
+ */
+export type {
+  AuthRef,
+  ConfigProblem,
+  FeedConfig,
+  FeedKind,
+  GlobalServer,
+  InstancesConfig,
+  LocalAdminRule,
+  LocalInstance,
+  ServerConnection,
+  UnsyncedRule,
+} from './types.ts';
+export { FEED_KINDS, LOCAL_ADMIN_RULES, UNSYNCED_RULES } from './types.ts';
+export { loadInstancesFile, parseInstances, formatProblem } from './load.ts';
+export type { LoadedInstances } from './load.ts';
+export { openInstanceRegistry, assertEnabled, mergePatch } from './registry.ts';
+export type { InstanceRecord, InstanceRegistry } from './registry.ts';
+export { RESERVED_TYPES } from './schema.ts';
+export type { InstanceInput } from './schema.ts';
+export { isResourceType } from './resource-types.ts';

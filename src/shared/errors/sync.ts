@@ -9,30 +9,85 @@ import { defineError } from './define.ts';
 // ---- instances.yaml and the registry ----
 
 /** instances.yaml could not be read. */
-export const SYNC_ERR_INSTANCES_FILE = defineError('SYNC_ERR_INSTANCES_FILE', 'Cannot read instances file %s: %s', 500, false);
+export const SYNC_ERR_INSTANCES_FILE = defineError(
+  'SYNC_ERR_INSTANCES_FILE',
+  'Cannot read instances file %s: %s',
+  500,
+  false,
+);
 /** instances.yaml is invalid; details.problems lists every problem with its line:column. */
-export const SYNC_ERR_INSTANCES_INVALID = defineError('SYNC_ERR_INSTANCES_INVALID', 'Invalid instances configuration %s: %s', 400, false);
+export const SYNC_ERR_INSTANCES_INVALID = defineError(
+  'SYNC_ERR_INSTANCES_INVALID',
+  'Invalid instances configuration %s: %s',
+  400,
+  false,
+);
 /** A change through the registry would make the configuration invalid. */
-export const SYNC_ERR_INSTANCE_INVALID = defineError('SYNC_ERR_INSTANCE_INVALID', 'Invalid instance %s: %s', 400, false);
+export const SYNC_ERR_INSTANCE_INVALID = defineError(
+  'SYNC_ERR_INSTANCE_INVALID',
+  'Invalid instance %s: %s',
+  400,
+  false,
+);
 /** The instance id is not registered. */
-export const SYNC_ERR_INSTANCE_UNKNOWN = defineError('SYNC_ERR_INSTANCE_UNKNOWN', 'Instance %s is not registered', 404, false);
+export const SYNC_ERR_INSTANCE_UNKNOWN = defineError(
+  'SYNC_ERR_INSTANCE_UNKNOWN',
+  'Instance %s is not registered',
+  404,
+  false,
+);
 /** The instance is registered but disabled. */
-export const SYNC_ERR_INSTANCE_DISABLED = defineError('SYNC_ERR_INSTANCE_DISABLED', 'Instance %s is disabled', 409, false);
+export const SYNC_ERR_INSTANCE_DISABLED = defineError(
+  'SYNC_ERR_INSTANCE_DISABLED',
+  'Instance %s is disabled',
+  409,
+  false,
+);
 /** An instance with that id already exists. */
-export const SYNC_ERR_INSTANCE_EXISTS = defineError('SYNC_ERR_INSTANCE_EXISTS', 'Instance %s is already registered', 409, false);
+export const SYNC_ERR_INSTANCE_EXISTS = defineError(
+  'SYNC_ERR_INSTANCE_EXISTS',
+  'Instance %s is already registered',
+  409,
+  false,
+);
 /** The resource type is not in the instance's send list (or admin receive list). */
-export const SYNC_ERR_TYPE_NOT_SYNCED = defineError('SYNC_ERR_TYPE_NOT_SYNCED', 'Instance %s does not sync resource type %s', 400, false);
+export const SYNC_ERR_TYPE_NOT_SYNCED = defineError(
+  'SYNC_ERR_TYPE_NOT_SYNCED',
+  'Instance %s does not sync resource type %s',
+  400,
+  false,
+);
 /** The requested range cannot be served by the instance's change feed. */
-export const SYNC_ERR_RANGE_UNSUPPORTED = defineError('SYNC_ERR_RANGE_UNSUPPORTED', 'Instance %s: range %s is not supported by feed kind %s', 400, false);
+export const SYNC_ERR_RANGE_UNSUPPORTED = defineError(
+  'SYNC_ERR_RANGE_UNSUPPORTED',
+  'Instance %s: range %s is not supported by feed kind %s',
+  400,
+  false,
+);
 
 // ---- passes ----
 
 /** Another pass moved the cursor of (instance, type) since this pass read it (ifMatch failed). */
-export const SYNC_ERR_CURSOR_CONFLICT = defineError('SYNC_ERR_CURSOR_CONFLICT', 'Cursor of %s/%s was moved by another pass', 409, true);
+export const SYNC_ERR_CURSOR_CONFLICT = defineError(
+  'SYNC_ERR_CURSOR_CONFLICT',
+  'Cursor of %s/%s was moved by another pass',
+  409,
+  true,
+);
 /** The cursor state resource on the server is malformed. */
-export const SYNC_ERR_CURSOR_INVALID = defineError('SYNC_ERR_CURSOR_INVALID', 'Cursor state %s on %s is malformed: %s', 500, false);
+export const SYNC_ERR_CURSOR_INVALID = defineError(
+  'SYNC_ERR_CURSOR_INVALID',
+  'Cursor state %s on %s is malformed: %s',
+  500,
+  false,
+);
 /** Another pass holds the lock of the instance; the job is delayed. */
-export const SYNC_ERR_LOCKED = defineError('SYNC_ERR_LOCKED', 'Instance %s is being synced by another worker', 409, true);
+export const SYNC_ERR_LOCKED = defineError(
+  'SYNC_ERR_LOCKED',
+  'Instance %s is being synced by another worker',
+  409,
+  true,
+);
 /** The pass was aborted (shutdown or lost lock). */
 export const SYNC_ERR_ABORTED = defineError('SYNC_ERR_ABORTED', 'Pass %s/%s aborted: %s', 503, true);
 /** The job payload is not one the workers understand. */
@@ -42,14 +97,29 @@ export const SYNC_ERR_QUEUE_UNAVAILABLE = defineError('SYNC_ERR_QUEUE_UNAVAILABL
 /** Sync options out of range (bundle size, retries...). */
 export const SYNC_ERR_OPTIONS = defineError('SYNC_ERR_OPTIONS', 'Invalid sync option %s: %s', 500, false);
 /** A resource change carries no usable id. */
-export const SYNC_ERR_CHANGE_INVALID = defineError('SYNC_ERR_CHANGE_INVALID', 'Change of type %s has no valid id', 422, false);
+export const SYNC_ERR_CHANGE_INVALID = defineError(
+  'SYNC_ERR_CHANGE_INVALID',
+  'Change of type %s has no valid id',
+  422,
+  false,
+);
 
 // ---- writing to FHIR servers ----
 
 /** 5xx, 429, timeout or connection error after all retries. */
-export const SINK_ERR_UNAVAILABLE = defineError('SINK_ERR_UNAVAILABLE', 'FHIR server %s unavailable after %s attempts (%s)', 503, true);
+export const SINK_ERR_UNAVAILABLE = defineError(
+  'SINK_ERR_UNAVAILABLE',
+  'FHIR server %s unavailable after %s attempts (%s)',
+  503,
+  true,
+);
 /** The server rejected a transaction or an entry with a 4xx. */
-export const SINK_ERR_REJECTED = defineError('SINK_ERR_REJECTED', 'FHIR server rejected %s with HTTP %s (%s)', 422, false);
+export const SINK_ERR_REJECTED = defineError(
+  'SINK_ERR_REJECTED',
+  'FHIR server rejected %s with HTTP %s (%s)',
+  422,
+  false,
+);
 /** The server answered something that is not a transaction-response matching the request. */
 export const SINK_ERR_BAD_RESPONSE = defineError('SINK_ERR_BAD_RESPONSE', 'Unexpected answer from %s: %s', 502, true);
 /** A request to the server failed in a way that is neither retryable nor a rejection. */

@@ -1,0 +1,131 @@
+/**
+ * Loading config/instances.yaml: parse (duplicate keys rejected), validate everything, attach
+ * `line:column` to every problem, then deep-freeze. One pipeline for the file on disk, for
+ * text given by the API, and for the registry's re-validation before it writes.
+ */
+import { readFile } from 'node:fs/promises';
+import { LineCounter, isCollection, parseDocument } from 'yaml';
+import type { Document } from 'yaml';
+import { SYNC_ERR_INSTANCES_FILE, SYNC_ERR_INSTANCES_INVALID } from '../shared/errors/index.ts';
+import { validateInstancesData } from './schema.ts';
+import type { DocPath, RawProblem } from './schema.ts';
+import type { ConfigProblem, InstancesConfig } from './types.ts';
+
+/** A parsed file: the YAML document (kept for comment-preserving edits) and its config. */
+export interface LoadedInstances {
+  readonly config: InstancesConfig;
+  readonly document: Document;
+}
+
+/**
+ * Reads, validates and freezes an instances file.
+ * @param path - file path.
+ * @returns the frozen configuration and its YAML document.
+ * @throws AppError SYNC_ERR_INSTANCES_FILE when unreadable, SYNC_ERR_INSTANCES_INVALID with
+ *   `details.problems` when invalid.
+ */
+export async function loadInstancesFile(path: string): Promise<LoadedInstances> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw SYNC_ERR_INSTANCES_FILE.createWith(
+      { location: path },
+      [path, (err as NodeJS.ErrnoException).code ?? 'error'],
+      { cause: err },
+    );
+  }
+  return parseInstances(text, { source: path });
+}
+
+/**
+ * Validates instances YAML text.
+ * @param text - YAML text.
+ * @param options - `source` names the text in messages (a file path).
+ * @returns the frozen configuration and its YAML document.
+ * @throws AppError SYNC_ERR_INSTANCES_INVALID with `details.problems` (every problem, with line:column).
+ */
+export function parseInstances(text: string, options: { source: string }): LoadedInstances {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const problems: ConfigProblem[] = document.errors.map((e) => {
+    const pos = lineCounter.linePos(e.pos[0]);
+    return {
+      path: '',
+      line: pos.line,
+      column: pos.col,
+      message: e.code === 'DUPLICATE_KEY' ? 'duplicate key' : e.code.toLowerCase().replace(/_/g, ' '),
+    };
+  });
+  if (problems.length === 0) {
+    const result = validateInstancesData(document.toJS({ maxAliasCount: 0 }) ?? {});
+    if (result.ok) {
+      return { config: deepFreeze(result.config), document };
+    }
+    problems.push(...result.problems.map((p) => locate(document, lineCounter, p)));
+  }
+  throw invalid(options.source, problems);
+}
+
+/**
+ * Builds the error for a list of problems.
+ * @param source - file name or other label.
+ * @param problems - every problem.
+ * @returns an AppError whose message lists the problems and whose details carry them.
+ */
+export function invalid(source: string, problems: readonly ConfigProblem[]): Error {
+  const summary = problems.map((p) => formatProblem(source, p)).join('; ');
+  return SYNC_ERR_INSTANCES_INVALID.createWith({ location: source, problems }, [source, summary]);
+}
+
+/**
+ * One problem as `file:line:column path message`.
+ * @param source - file label.
+ * @param p - the problem.
+ * @returns a one-line description.
+ */
+export function formatProblem(source: string, p: ConfigProblem): string {
+  const where = p.line === undefined ? source : `${source}:${p.line}:${p.column ?? 1}`;
+  return `${where} ${p.path === '' ? '' : `${p.path} `}${p.message}`;
+}
+
+function locate(document: Document, lineCounter: LineCounter, p: RawProblem): ConfigProblem {
+  const path = formatPath(p.path);
+  const offset = offsetOf(document, p.path);
+  if (offset === undefined) {
+    return { path, message: p.message };
+  }
+  const pos = lineCounter.linePos(offset);
+  return { path, line: pos.line, column: pos.col, message: p.message };
+}
+
+/** The deepest node that exists along the path (a missing key points at its parent map). */
+function offsetOf(document: Document, path: DocPath): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node: unknown = n === 0 ? document.contents : document.getIn(path.slice(0, n), true);
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    if (range !== undefined && (node !== null || isCollection(node))) {
+      return range[0];
+    }
+  }
+  return undefined;
+}
+
+function formatPath(path: DocPath): string {
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+}
+
+/**
+ * Freezes an object graph in place.
+ * @param value - plain data.
+ * @returns the same value, frozen all the way down.
+ */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) {
+      deepFreeze(v);
+    }
+  }
+  return value;
+}

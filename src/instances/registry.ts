@@ -1,0 +1,260 @@
+/**
+ * The registry of local instances behind GET/POST/PATCH/DELETE /instances and the allow-list
+ * the workers consult. It owns config/instances.yaml: every change is validated as a whole
+ * file before it is written, the write is atomic (temp file, fsync, rename) and comments
+ * elsewhere in the file survive (edits go through the YAML document). Secrets can never be
+ * written: the schema only has `*Env` fields naming environment variables and rejects
+ * unknown keys. Changes made to the file by hand are picked up on the next call (mtime).
+ * Within one process, mutations are serialized; across processes, the last rename wins.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { isMap, isSeq } from 'yaml';
+import type { Document } from 'yaml';
+import {
+  SYNC_ERR_INSTANCE_DISABLED,
+  SYNC_ERR_INSTANCE_EXISTS,
+  SYNC_ERR_INSTANCE_INVALID,
+  SYNC_ERR_INSTANCE_UNKNOWN,
+  SYNC_ERR_TYPE_NOT_SYNCED,
+} from '../shared/errors/index.ts';
+import { deepFreeze, loadInstancesFile, parseInstances } from './load.ts';
+import { instanceProblems, instanceSchema } from './schema.ts';
+import type { RawProblem } from './schema.ts';
+import type { ConfigProblem, InstancesConfig, LocalInstance } from './types.ts';
+
+/** A registered instance as the API shows it: the normalized record (env var names only). */
+export type InstanceRecord = LocalInstance;
+
+/** The registry's public face. */
+export interface InstanceRegistry {
+  list(): Promise<readonly InstanceRecord[]>;
+  get(id: string): Promise<InstanceRecord | undefined>;
+  /** Registers a new instance (file form, defaults filled in). */
+  add(input: Readonly<Record<string, unknown>>): Promise<InstanceRecord>;
+  /** Applies a JSON merge patch (RFC 7396) to an instance; `null` resets a field to its default. */
+  update(id: string, patch: Readonly<Record<string, unknown>>): Promise<InstanceRecord>;
+  remove(id: string): Promise<void>;
+  /** The current frozen configuration (re-read when the file changed). */
+  config(): Promise<InstancesConfig>;
+  /**
+   * The instance if it is registered and enabled (and syncs `resourceType`, when given).
+   * @throws AppError SYNC_ERR_INSTANCE_UNKNOWN, SYNC_ERR_INSTANCE_DISABLED, SYNC_ERR_TYPE_NOT_SYNCED
+   */
+  requireEnabled(id: string, resourceType?: string, direction?: 'send' | 'receive'): Promise<LocalInstance>;
+  /** Called after each change written by this registry. */
+  onChange(listener: (config: InstancesConfig) => void): () => void;
+}
+
+interface State {
+  config: InstancesConfig;
+  document: Document;
+  mtimeMs: number;
+  size: number;
+}
+
+/**
+ * Opens the registry over an instances file (which must exist and be valid).
+ * @param path - path of config/instances.yaml.
+ * @returns the registry.
+ */
+export async function openInstanceRegistry(path: string): Promise<InstanceRegistry> {
+  let state = await readState(path);
+  let chain: Promise<unknown> = Promise.resolve();
+  const listeners = new Set<(config: InstancesConfig) => void>();
+
+  const fresh = async (): Promise<State> => {
+    const s = await stat(path);
+    if (s.mtimeMs !== state.mtimeMs || s.size !== state.size) {
+      state = await readState(path);
+    }
+    return state;
+  };
+  /** Serializes mutations; each one re-reads the file first so hand edits are not lost. */
+  const mutate = <T>(fn: (doc: Document, config: InstancesConfig) => T): Promise<T> => {
+    const run = chain.then(async () => {
+      const current = await fresh();
+      const doc = current.document.clone();
+      const result = fn(doc, current.config);
+      state = await writeState(path, doc);
+      for (const l of listeners) {
+        l(state.config);
+      }
+      return result;
+    });
+    chain = run.catch(() => undefined);
+    return run;
+  };
+
+  return {
+    list: async () => (await fresh()).config.instances,
+    get: async (id) => (await fresh()).config.instances.find((i) => i.id === id),
+    config: async () => (await fresh()).config,
+    add: async (input) => {
+      const id = typeof input.id === 'string' ? input.id : '';
+      await mutate((doc, config) => {
+        if (config.instances.some((i) => i.id === id)) {
+          throw SYNC_ERR_INSTANCE_EXISTS.create(id);
+        }
+        checkInstance(id, input, config);
+        if (!isSeq(doc.get('instances'))) {
+          doc.set('instances', doc.createNode([]));
+        }
+        doc.addIn(['instances'], doc.createNode(input));
+      });
+      return mustFind(state.config, id);
+    },
+    update: async (id, patch) => {
+      await mutate((doc, config) => {
+        const idx = config.instances.findIndex((i) => i.id === id);
+        if (idx < 0) {
+          throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
+        }
+        const raw = toRecord(doc.getIn(['instances', idx]));
+        const merged = mergePatch(raw, patch);
+        if (merged.id !== id) {
+          throw SYNC_ERR_INSTANCE_INVALID.createWith(
+            { location: 'id', problems: [{ path: 'id', message: 'cannot be changed' }] },
+            [id, 'id cannot be changed'],
+          );
+        }
+        checkInstance(id, merged, config);
+        doc.setIn(['instances', idx], doc.createNode(merged));
+      });
+      return mustFind(state.config, id);
+    },
+    remove: async (id) => {
+      await mutate((doc, config) => {
+        const idx = config.instances.findIndex((i) => i.id === id);
+        if (idx < 0) {
+          throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
+        }
+        doc.deleteIn(['instances', idx]);
+      });
+    },
+    requireEnabled: async (id, resourceType, direction = 'send') => {
+      const inst = (await fresh()).config.instances.find((i) => i.id === id);
+      return assertEnabled(inst, id, resourceType, direction);
+    },
+    onChange: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/**
+ * Checks that an instance may sync (registered, enabled, type listed).
+ * @param inst - the instance found, if any.
+ * @param id - the requested id.
+ * @param resourceType - optional type to check.
+ * @param direction - `send` checks sendTypes, `receive` checks receiveAdminTypes.
+ * @returns the instance.
+ */
+export function assertEnabled(
+  inst: LocalInstance | undefined,
+  id: string,
+  resourceType?: string,
+  direction: 'send' | 'receive' = 'send',
+): LocalInstance {
+  if (inst === undefined) {
+    throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
+  }
+  if (!inst.enabled) {
+    throw SYNC_ERR_INSTANCE_DISABLED.create(id);
+  }
+  const types = direction === 'send' ? inst.sendTypes : inst.receiveAdminTypes;
+  if (resourceType !== undefined && !types.includes(resourceType)) {
+    throw SYNC_ERR_TYPE_NOT_SYNCED.create(id, resourceType);
+  }
+  return inst;
+}
+
+function checkInstance(id: string, input: unknown, config: InstancesConfig): void {
+  const parsed = instanceSchema.safeParse(input);
+  const raw: RawProblem[] = parsed.success
+    ? instanceProblems(parsed.data, config.global.adminTypes)
+    : parsed.error.issues.map((i) => ({ path: i.path.filter((k) => typeof k !== 'symbol'), message: i.message }));
+  if (raw.length > 0) {
+    const problems: ConfigProblem[] = raw.map((p) => ({
+      path: p.path
+        .map((k) => (typeof k === 'number' ? `[${k}]` : k))
+        .join('.')
+        .replace(/\.\[/g, '['),
+      message: p.message,
+    }));
+    const summary = problems.map((p) => `${p.path} ${p.message}`).join('; ');
+    throw SYNC_ERR_INSTANCE_INVALID.createWith({ location: problems[0]?.path, problems }, [
+      id === '' ? '(no id)' : id,
+      summary,
+    ]);
+  }
+}
+
+function mustFind(config: InstancesConfig, id: string): InstanceRecord {
+  const found = config.instances.find((i) => i.id === id);
+  if (found === undefined) {
+    throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
+  }
+  return found;
+}
+
+function toRecord(node: unknown): Record<string, unknown> {
+  return isMap(node) ? (node.toJSON() as Record<string, unknown>) : {};
+}
+
+/**
+ * RFC 7396 JSON merge patch.
+ * @param target - the current object.
+ * @param patch - the patch (`null` deletes).
+ * @returns a new object.
+ */
+export function mergePatch(
+  target: Readonly<Record<string, unknown>>,
+  patch: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...target };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) {
+      delete out[k];
+    } else if (isPlainObject(v) && isPlainObject(out[k])) {
+      out[k] = mergePatch(out[k], v);
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+async function readState(path: string): Promise<State> {
+  const s = await stat(path);
+  const loaded = await loadInstancesFile(path);
+  return { config: loaded.config, document: loaded.document, mtimeMs: s.mtimeMs, size: s.size };
+}
+
+/** Validates the whole new text, then writes it atomically. */
+async function writeState(path: string, doc: Document): Promise<State> {
+  const text = doc.toString();
+  const loaded = parseInstances(text, { source: path });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'wx', 0o640);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  const s = await stat(path);
+  return { config: deepFreeze(loaded.config), document: loaded.document, mtimeMs: s.mtimeMs, size: s.size };
+}

@@ -1,0 +1,109 @@
+/**
+ * The shape of config/instances.yaml once loaded: the global server and the registered
+ * local instances (the allow-list of the sync engine). Everything here is validated and
+ * deep-frozen by the loader; code downstream never re-checks it. Secrets never appear:
+ * authentication names environment variables, and the values are read only when a client
+ * is built.
+ */
+
+/** How a server is authenticated: by reference to environment variables, never inline. */
+export type AuthRef =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'basic'; readonly usernameEnv: string; readonly passwordEnv: string }
+  | { readonly kind: 'bearer'; readonly tokenEnv: string }
+  | {
+      readonly kind: 'client-credentials';
+      readonly clientIdEnv: string;
+      readonly clientSecretEnv: string;
+      /** Token endpoint; defaults to `<baseUrl>oauth2/token` (MedplumClient's default). */
+      readonly tokenUrl?: string;
+    };
+
+/** Where a FHIR server lives and how to talk to it. */
+export interface ServerConnection {
+  /** Server root, always ending with `/`, e.g. `http://127.0.0.1:8091/`. */
+  readonly baseUrl: string;
+  /** Path of the FHIR base below `baseUrl`, e.g. `fhir`. The FHIR base is `baseUrl + fhirUrlPath`. */
+  readonly fhirUrlPath: string;
+  readonly auth: AuthRef;
+  /**
+   * Per-request timeout in milliseconds.
+   * @defaultValue 30000
+   */
+  readonly timeoutMs: number;
+  /**
+   * Largest transaction bundle written to this server, cursor entry included.
+   * @defaultValue 100
+   */
+  readonly bundleSize: number;
+}
+
+/** Kinds of change feed a local can be read with (see src/changes). */
+export const FEED_KINDS = ['history', 'aidbox-changes', 'last-updated'] as const;
+export type FeedKind = (typeof FEED_KINDS)[number];
+
+/**
+ * What happens to a reference the global server cannot resolve because its target type is
+ * not synced: `mask` keeps the element and replaces the reference by a data-absent-reason
+ * extension (`masked`), so required elements stay present; `drop` removes the element.
+ */
+export const UNSYNCED_RULES = ['mask', 'drop'] as const;
+export type UnsyncedRule = (typeof UNSYNCED_RULES)[number];
+
+/**
+ * What happens to an admin resource (e.g. an Organization) created on the local and not
+ * pushed down from the global: `send` syncs it forward like clinical data (de-identified,
+ * pseudonymous id; the admin type must then be in `sendTypes`), `mask`/`drop` treat
+ * references to it like references to an unsynced type.
+ */
+export const LOCAL_ADMIN_RULES = ['send', 'mask', 'drop'] as const;
+export type LocalAdminRule = (typeof LOCAL_ADMIN_RULES)[number];
+
+/** How one local's changes are read. */
+export interface FeedConfig {
+  readonly kind: FeedKind;
+  /**
+   * Changes per page asked of the feed. Defaults to the global's bundle size minus one (the
+   * cursor entry), so a page fits one transaction.
+   */
+  readonly pageSize?: number;
+}
+
+/** One registered local FHIR server. */
+export interface LocalInstance extends ServerConnection {
+  /** Stable id, `[a-z0-9][a-z0-9-]{0,31}`; scopes pseudonyms and cursors. */
+  readonly id: string;
+  readonly enabled: boolean;
+  readonly feed: FeedConfig;
+  /** Resource types sent to the global server (de-identified). */
+  readonly sendTypes: readonly string[];
+  /** Admin types received from the global server (reverse channel); a subset of `global.adminTypes`. */
+  readonly receiveAdminTypes: readonly string[];
+  /** node-cron expression for this instance's passes. */
+  readonly schedule: string;
+  readonly references: {
+    readonly unsynced: UnsyncedRule;
+    readonly localOnlyAdmin: LocalAdminRule;
+  };
+}
+
+/** The global (headquarters) server. */
+export interface GlobalServer extends ServerConnection {
+  /** Types the global server owns and pushes down (reverse channel). */
+  readonly adminTypes: readonly string[];
+}
+
+/** The whole file, validated and frozen. */
+export interface InstancesConfig {
+  readonly version: 1;
+  readonly global: GlobalServer;
+  readonly instances: readonly LocalInstance[];
+}
+
+/** One configuration problem and where it is (`file:line:column`, plus the YAML path). */
+export interface ConfigProblem {
+  readonly path: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly message: string;
+}
