@@ -1,0 +1,109 @@
+/**
+ * Assembles the HTTP API from plugins: problem+json errors, rate limit, bearer auth,
+ * OpenAPI docs, then one plugin per route group. Everything the routes touch comes in
+ * through `AppOptions`, so tests pass in-memory doubles and `main.ts` the real services.
+ * The caller starts listening (`app.listen`) and closes it.
+ */
+import Fastify, { LogController } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { API_ERR_CONFIG, API_ERR_RATE_LIMITED } from '../shared/errors/index.ts';
+import pkg from '../../package.json' with { type: 'json' };
+import { createAuditor } from './audit.ts';
+import { createTokenVerifier } from './auth/verify.ts';
+import { authPluginFp } from './plugins/auth.ts';
+import { DOCS_PREFIX, docsPluginFp } from './plugins/docs.ts';
+import { errorsPlugin, pathOf } from './plugins/errors.ts';
+import { healthRoutes } from './routes/health.ts';
+import { instanceRoutes } from './routes/instances.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { quarantineRoutes } from './routes/quarantine.ts';
+import { rulesRoutes } from './routes/rules.ts';
+import { statusRoutes } from './routes/status.ts';
+import { syncRoutes } from './routes/sync.ts';
+import { UI_PREFIX, uiRoutes } from './routes/ui.ts';
+import type { AppOptions } from './types.ts';
+
+/** Default largest request body: 1 MiB (a rules file or a few sample resources). */
+export const DEFAULT_BODY_LIMIT = 1_048_576;
+/** Default rate limit: 600 requests per minute per client address. */
+export const DEFAULT_RATE_LIMIT = { max: 600, timeWindowMs: 60_000 } as const;
+/** Default time /readyz waits for the sync side. */
+export const DEFAULT_READY_TIMEOUT_MS = 3_000;
+
+function checkOptions(options: AppOptions): void {
+  const problems: string[] = [];
+  for (const key of ['sync', 'instances', 'rules', 'metrics', 'audit', 'auth'] as const) {
+    if (options[key] === undefined || options[key] === null) {
+      problems.push(`${key} is required`);
+    }
+  }
+  const positive = (name: string, v: number | undefined): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) {
+      problems.push(`${name} must be a positive integer`);
+    }
+  };
+  positive('bodyLimit', options.bodyLimit);
+  positive('readyTimeoutMs', options.readyTimeoutMs);
+  if (options.rateLimit) {
+    positive('rateLimit.max', options.rateLimit.max);
+    positive('rateLimit.timeWindowMs', options.rateLimit.timeWindowMs);
+  }
+  if (problems.length > 0) {
+    throw API_ERR_CONFIG.createWith({ problems }, [problems.join('; ')]);
+  }
+}
+
+/**
+ * Builds the API (not yet listening).
+ * @param options - services, auth and limits.
+ * @returns the Fastify instance, ready to `listen` or `inject`.
+ * @throws API_ERR_CONFIG when an option is missing or out of range.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  checkOptions(options);
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const now = options.now ?? ((): Date => new Date());
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    bodyLimit,
+    // Our own request log line below carries the path without the query string.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: options.trustProxy ?? false,
+    ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+  }) as unknown as FastifyInstance;
+
+  await app.register(errorsPlugin, { bodyLimit });
+  const limit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
+  if (limit) {
+    await app.register(rateLimit, {
+      max: limit.max,
+      timeWindow: limit.timeWindowMs,
+      errorResponseBuilder: (_req, ctx) => API_ERR_RATE_LIMITED.create(ctx.after),
+    });
+  }
+  await app.register(authPluginFp, {
+    verify: createTokenVerifier(options.auth),
+    publicPrefixes: [DOCS_PREFIX, UI_PREFIX],
+  });
+  if (options.docs !== false) {
+    await app.register(docsPluginFp, { version: pkg.version });
+  }
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, path: pathOf(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+  const audit = createAuditor(options.audit, now);
+  const { sync, rules, instances } = options;
+  await app.register(healthRoutes, { sync, readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS });
+  await app.register(metricsRoutes, { registry: options.metrics });
+  await app.register(syncRoutes, { sync, rules, audit });
+  await app.register(statusRoutes, { sync, rules, now });
+  await app.register(quarantineRoutes, { sync, rules, audit });
+  await app.register(instanceRoutes, { instances, rules, audit, ...options.instanceSchemas });
+  await app.register(rulesRoutes, { rules, audit });
+  await app.register(uiRoutes);
+  return app;
+}

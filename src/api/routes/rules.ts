@@ -1,0 +1,294 @@
+/**
+ * The de-identification rules, for compliance staff:
+ * GET /rules (YAML, ETag = version), PUT /rules (validated; only a valid file replaces the
+ * rules in use; 422 with line and column otherwise), GET /rules/versions (+ /{version}),
+ * POST /rules/validate, POST /rules/preview (sample resources in, de-identified resources
+ * and report out, with the rules in use or a draft; writes nothing) and GET /rules/coverage.
+ * Preview bodies may hold PHI: they are never logged, audited or echoed in errors.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Resource } from '@medplum/fhirtypes';
+import { API_ERR_RULES_VERSION_NOT_FOUND } from '../../shared/errors/index.ts';
+import { audited } from '../audit.ts';
+import type { RequestAuditor } from '../audit.ts';
+import { problemItems, problemSchema } from '../problems.ts';
+import type { RulesStore } from '../rules/types.ts';
+import { Role, READ_ROLES } from '../types.ts';
+import { problemResponses } from '../schemas.ts';
+
+/** Options of the rules routes. */
+export interface RulesRoutesOptions {
+  readonly rules: RulesStore;
+  readonly audit: RequestAuditor;
+  /**
+   * Most resources one preview may carry.
+   * @defaultValue 100
+   */
+  readonly maxPreviewResources?: number;
+}
+
+/** Media types accepted for a rules file body (text/plain is parsed by Fastify already). */
+export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] as const;
+
+const versionInfoSchema = {
+  type: 'object',
+  required: ['version', 'author', 'at', 'bytes'],
+  properties: {
+    version: { type: 'string', description: 'SHA-256 of the file text' },
+    author: { type: 'string' },
+    at: { type: 'string' },
+    bytes: { type: 'integer' },
+  },
+} as const;
+
+const yamlBody = { type: 'string', maxLength: 1_048_576, description: 'The rules file (YAML)' } as const;
+const consumes = [...YAML_TYPES, 'text/plain'];
+const versionParam = {
+  type: 'object',
+  required: ['version'],
+  properties: { version: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+} as const;
+const resourceSchema = {
+  type: 'object',
+  required: ['resourceType'],
+  additionalProperties: true,
+  properties: { resourceType: { type: 'string', pattern: '^[A-Z][A-Za-z]{1,63}$' } },
+} as const;
+
+const outcomeSchema = {
+  type: 'object',
+  required: ['ok', 'sourceType'],
+  properties: {
+    ok: { type: 'boolean' },
+    sourceType: { type: 'string' },
+    resource: { type: 'object', additionalProperties: true },
+    pseudonymousId: { type: 'string' },
+    code: { type: 'string' },
+    location: { type: 'string' },
+  },
+} as const;
+
+const reportSchema = {
+  type: 'object',
+  required: ['rules', 'paths'],
+  properties: {
+    rules: { type: 'object', additionalProperties: { type: 'integer' } },
+    paths: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+} as const;
+
+interface PreviewBody {
+  resource?: Resource;
+  resources?: Resource[];
+  rules?: string;
+}
+
+/**
+ * Registers the /rules routes and the YAML body parser (in this plugin's scope only).
+ * @param app - the encapsulated instance.
+ * @param opts - rules store and auditor.
+ */
+export async function rulesRoutes(app: FastifyInstance, opts: RulesRoutesOptions): Promise<void> {
+  app.addContentTypeParser([...YAML_TYPES], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  registerReads(app, opts);
+  registerReplace(app, opts);
+  registerValidate(app, opts);
+  registerPreview(app, opts);
+  await Promise.resolve();
+}
+
+function registerReads(app: FastifyInstance, opts: RulesRoutesOptions): void {
+  app.get(
+    '/rules',
+    {
+      config: { access: READ_ROLES },
+      schema: {
+        tags: ['rules'],
+        summary: 'The rules file in use (YAML); ETag is its version',
+        produces: ['application/yaml'],
+        response: { 200: { type: 'string' }, ...problemResponses([]) },
+      },
+    },
+    async (_request, reply) => {
+      const snap = opts.rules.current();
+      return reply.header('etag', `"${snap.version}"`).type('application/yaml; charset=utf-8').send(snap.text);
+    },
+  );
+  app.get(
+    '/rules/versions',
+    {
+      config: { access: READ_ROLES },
+      schema: {
+        tags: ['rules'],
+        summary: 'Every accepted version, newest first, with hash, author and time',
+        response: {
+          200: {
+            type: 'object',
+            required: ['current', 'versions'],
+            properties: { current: { type: 'string' }, versions: { type: 'array', items: versionInfoSchema } },
+          },
+          ...problemResponses([]),
+        },
+      },
+    },
+    async () => ({ current: opts.rules.current().version, versions: await opts.rules.history() }),
+  );
+  app.get<{ Params: { version: string } }>(
+    '/rules/versions/:version',
+    {
+      config: { access: READ_ROLES },
+      schema: {
+        tags: ['rules'],
+        summary: 'The text of one accepted version (YAML)',
+        params: versionParam,
+        produces: ['application/yaml'],
+        response: { 200: { type: 'string' }, ...problemResponses([400, 404]) },
+      },
+    },
+    async (request, reply) => {
+      const text = await opts.rules.versionText(request.params.version);
+      if (text === undefined) {
+        throw API_ERR_RULES_VERSION_NOT_FOUND.create(request.params.version);
+      }
+      return reply.header('etag', `"${request.params.version}"`).type('application/yaml; charset=utf-8').send(text);
+    },
+  );
+  app.get(
+    '/rules/coverage',
+    {
+      config: { access: READ_ROLES },
+      schema: {
+        tags: ['rules'],
+        summary: 'Which resource types and elements the rules in use cover',
+        response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses([]) },
+      },
+    },
+    (_request, reply) => reply.send({ rulesVersion: opts.rules.current().version, coverage: opts.rules.coverage() }),
+  );
+}
+
+function registerReplace(app: FastifyInstance, opts: RulesRoutesOptions): void {
+  app.put<{ Body: string; Headers: { 'if-match'?: string } }>(
+    '/rules',
+    {
+      config: { access: [Role.compliance] },
+      schema: {
+        tags: ['rules'],
+        summary: 'Replace the rules file (only when valid); 422 lists each problem with line and column',
+        description: 'Send If-Match with the ETag of GET /rules to refuse the save (412) if someone saved meanwhile.',
+        consumes,
+        headers: { type: 'object', properties: { 'if-match': { type: 'string', maxLength: 200 } } },
+        body: yamlBody,
+        response: {
+          200: {
+            ...versionInfoSchema,
+            required: [...versionInfoSchema.required, 'changed'],
+            properties: { ...versionInfoSchema.properties, changed: { type: 'boolean' } },
+          },
+          ...problemResponses([400, 412, 413, 415, 422]),
+        },
+      },
+    },
+    async (request, reply) => {
+      const before = opts.rules.current().version;
+      const ifMatch = request.headers['if-match']?.replace(/^W\//, '').replace(/"/g, '').trim();
+      const result = await audited(
+        opts.audit,
+        request,
+        { action: 'rules.replace', rulesVersion: before, target: { previousVersion: before } },
+        () =>
+          opts.rules.replace(request.body, {
+            author: request.principal?.subject ?? 'unknown',
+            ...(ifMatch ? { ifMatch } : {}),
+          }),
+        (r) => ({
+          rulesVersion: r.version,
+          target: { version: r.version, changed: r.changed ? 1 : 0 },
+          counts: { bytes: r.bytes },
+        }),
+      );
+      return reply.header('etag', `"${result.version}"`).send(result);
+    },
+  );
+}
+
+function registerValidate(app: FastifyInstance, opts: RulesRoutesOptions): void {
+  app.post<{ Body: string }>(
+    '/rules/validate',
+    {
+      config: { access: [Role.compliance] },
+      schema: {
+        tags: ['rules'],
+        summary: 'Check a rules file without saving it',
+        consumes,
+        body: yamlBody,
+        response: {
+          200: {
+            type: 'object',
+            required: ['valid'],
+            properties: {
+              valid: { type: 'boolean' },
+              version: { type: 'string' },
+              code: { type: 'string' },
+              errors: problemSchema.properties.errors,
+            },
+          },
+          ...problemResponses([400, 413, 415]),
+        },
+      },
+    },
+    (request, reply) => {
+      const check = opts.rules.check(request.body);
+      return reply.send(
+        check.ok
+          ? { valid: true, version: check.version }
+          : { valid: false, code: check.error.code, errors: problemItems(check.error) },
+      );
+    },
+  );
+}
+
+function registerPreview(app: FastifyInstance, opts: RulesRoutesOptions): void {
+  const max = opts.maxPreviewResources ?? 100;
+  app.post<{ Body: PreviewBody }>(
+    '/rules/preview',
+    {
+      config: { access: [Role.compliance] },
+      schema: {
+        tags: ['rules'],
+        summary: 'De-identify sample resources with the rules in use or a draft; writes nothing',
+        description:
+          'Give `resource` or `resources` (one batch: free text is scrubbed across it). With `rules`, a draft ' +
+          'rules file is used instead of the one in use. Previews use their own key and instance id, so their ' +
+          'pseudonyms never match the real ones.',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            resource: resourceSchema,
+            resources: { type: 'array', minItems: 1, maxItems: max, items: resourceSchema },
+            rules: yamlBody,
+          },
+          oneOf: [{ required: ['resource'] }, { required: ['resources'] }],
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['rulesVersion', 'outcomes', 'report'],
+            properties: {
+              rulesVersion: { type: 'string' },
+              outcomes: { type: 'array', items: outcomeSchema },
+              report: reportSchema,
+            },
+          },
+          ...problemResponses([400, 413, 415, 422]),
+        },
+      },
+    },
+    (request, reply) => {
+      const { resource, resources, rules } = request.body;
+      const batch = resources ?? (resource ? [resource] : []);
+      return reply.send(opts.rules.preview(batch, rules));
+    },
+  );
+}

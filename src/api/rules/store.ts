@@ -1,0 +1,365 @@
+/**
+ * File-backed rules store. The rules in use live in one YAML file (config/anonymization.yaml);
+ * every accepted version is kept, content-addressed, in a versions directory
+ * (data/rules-versions/ by default: `<sha256>.yaml` plus an append-only `index.jsonl` of
+ * version, author, time and size; the directory carries its own `.gitignore`).
+ *
+ * A new text is validated by the rules engine first; only a valid one is written, by
+ * write-to-temp + rename in the same directory, so a reader (or a crash) sees the old file
+ * or the new one, never half of either. Replacements run one at a time.
+ *
+ * With `watchIntervalMs`, the store also notices the file changed on disk (a hand edit, or
+ * another process of a scaled-out deployment saving through its API) and, when the new
+ * text is valid, switches to it; an invalid text on disk is reported and ignored, so the
+ * last valid rules stay in use.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Anonymizer } from '../../anonymizer/types.ts';
+import {
+  API_ERR_RULES_INVALID,
+  API_ERR_RULES_STORE_IO,
+  API_ERR_RULES_VERSION_CONFLICT,
+  AppError,
+} from '../../shared/errors/index.ts';
+import { problemItems } from '../problems.ts';
+import type {
+  PreviewResult,
+  RulesCheck,
+  RulesEngine,
+  RulesListener,
+  RulesSnapshot,
+  RulesStore,
+  RulesVersionInfo,
+} from './types.ts';
+
+/** Instance id used for previews: pseudonyms it yields never collide with a real instance's. */
+export const PREVIEW_INSTANCE_ID = 'preview';
+
+/** Author recorded for a version found on disk rather than saved through the API. */
+export const FILESYSTEM_AUTHOR = 'filesystem';
+
+/** Options of the file rules store. */
+export interface FileRulesStoreOptions<R> {
+  /** The rules file in use (e.g. config/anonymization.yaml). */
+  readonly file: string;
+  /** Where accepted versions are kept (e.g. data/rules-versions). */
+  readonly versionsDir: string;
+  readonly engine: RulesEngine<R>;
+  /** Poll the file for outside changes every this many ms; 0 = never. @defaultValue 0 */
+  readonly watchIntervalMs?: number;
+  /**
+   * Record versions found on disk in the history (the API role does; pure workers only read).
+   * @defaultValue true
+   */
+  readonly recordExternalChanges?: boolean;
+  /** Told about an invalid file found on disk or a failing listener. */
+  readonly onError?: (err: unknown) => void;
+  readonly now?: () => Date;
+}
+
+const INDEX = 'index.jsonl';
+const VERSION_ID = /^[0-9a-f]{64}$/;
+
+/**
+ * SHA-256 (hex) of a rules text: its version id.
+ * @param text - the rules file text.
+ * @returns 64 hex digits.
+ */
+export function rulesVersionOf(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/**
+ * Opens the store: reads and validates the rules file (an invalid file fails the boot with
+ * the engine's error), prepares the versions directory and records the file's version if
+ * the history does not end with it.
+ * @param opts - file locations, engine and watching.
+ * @returns the store.
+ */
+export async function createFileRulesStore<R>(opts: FileRulesStoreOptions<R>): Promise<RulesStore<R>> {
+  const store = new FileRulesStore(opts);
+  await store.open();
+  return store;
+}
+
+class FileRulesStore<R> implements RulesStore<R> {
+  readonly #opts: FileRulesStoreOptions<R>;
+  readonly #listeners = new Set<RulesListener<R>>();
+  #snapshot: RulesSnapshot<R> | undefined;
+  #preview: { version: string; anonymizer: Anonymizer } | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #lastStat = '';
+  #lastBadVersion = '';
+
+  constructor(opts: FileRulesStoreOptions<R>) {
+    this.#opts = opts;
+  }
+
+  async open(): Promise<void> {
+    const text = await this.#io('read', this.#opts.file, () => readFile(this.#opts.file, 'utf8'));
+    const rules = this.#opts.engine.load(text, this.#opts.file);
+    await this.#io('prepare', this.#opts.versionsDir, () => this.#prepareDir());
+    const version = rulesVersionOf(text);
+    const latest = (await this.history())[0];
+    const info = latest?.version === version ? latest : await this.#record(text, FILESYSTEM_AUTHOR);
+    this.#snapshot = Object.freeze({ ...info, text, rules });
+    this.#lastStat = await this.#statKey();
+    const every = this.#opts.watchIntervalMs ?? 0;
+    if (every > 0) {
+      this.#timer = setInterval(() => void this.#serial(() => this.#poll()), every);
+      this.#timer.unref();
+    }
+  }
+
+  current(): RulesSnapshot<R> {
+    if (!this.#snapshot) {
+      throw new Error('rules store used before open()');
+    }
+    return this.#snapshot;
+  }
+
+  async history(): Promise<readonly RulesVersionInfo[]> {
+    const path = join(this.#opts.versionsDir, INDEX);
+    const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
+        return '';
+      }
+      throw API_ERR_RULES_STORE_IO.createWith({ location: path }, ['read', INDEX], { cause: err });
+    });
+    return text
+      .split('\n')
+      .map(parseIndexLine)
+      .filter((v): v is RulesVersionInfo => v !== undefined)
+      .reverse();
+  }
+
+  async versionText(version: string): Promise<string | undefined> {
+    if (!VERSION_ID.test(version)) {
+      return undefined;
+    }
+    return readFile(join(this.#opts.versionsDir, `${version}.yaml`), 'utf8').catch(() => undefined);
+  }
+
+  check(text: string): RulesCheck {
+    try {
+      this.#load(text, 'draft');
+      return { ok: true, version: rulesVersionOf(text) };
+    } catch (err) {
+      if (err instanceof AppError) {
+        return { ok: false, error: err };
+      }
+      throw err;
+    }
+  }
+
+  replace(text: string, meta: { author: string; ifMatch?: string }): Promise<RulesVersionInfo & { changed: boolean }> {
+    return this.#serial(async () => {
+      const before = this.current();
+      if (meta.ifMatch !== undefined && meta.ifMatch !== before.version) {
+        throw API_ERR_RULES_VERSION_CONFLICT.create(before.version);
+      }
+      const rules = this.#load(text, basename(this.#opts.file));
+      if (rulesVersionOf(text) === before.version) {
+        return { ...stripSnapshot(before), changed: false };
+      }
+      await this.#saveVersion(text);
+      await this.#io('write', this.#opts.file, () => atomicWrite(this.#opts.file, text));
+      const info = await this.#appendIndex(text, meta.author);
+      this.#lastStat = await this.#statKey();
+      this.#switchTo(Object.freeze({ ...info, text, rules }));
+      return { ...info, changed: true };
+    });
+  }
+
+  preview(resources: readonly Resource[], draft?: string): PreviewResult {
+    const anonymizer = draft === undefined ? this.#currentPreviewAnonymizer() : this.#draftAnonymizer(draft);
+    const { outcomes, report } = anonymizer.anonymizer.deidentify(resources, { instanceId: PREVIEW_INSTANCE_ID });
+    return { rulesVersion: anonymizer.version, outcomes, report };
+  }
+
+  coverage(): unknown {
+    return this.#opts.engine.coverage(this.current().rules);
+  }
+
+  onRulesChanged(listener: RulesListener<R>): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  close(): void {
+    if (this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /** Loads with the engine; a refusal becomes API_ERR_RULES_INVALID carrying every problem. */
+  #load(text: string, source: string): R {
+    try {
+      return this.#opts.engine.load(text, source);
+    } catch (err) {
+      if (err instanceof AppError) {
+        const items = problemItems(err);
+        const list = items.length > 0 ? items : [{ detail: err.message, code: err.code }];
+        throw API_ERR_RULES_INVALID.createWith({ location: source, items: list, engineCode: err.code }, [list.length], {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  #currentPreviewAnonymizer(): { version: string; anonymizer: Anonymizer } {
+    const snap = this.current();
+    if (this.#preview?.version !== snap.version) {
+      this.#preview = { version: snap.version, anonymizer: this.#opts.engine.previewAnonymizer(snap.rules) };
+    }
+    return this.#preview;
+  }
+
+  #draftAnonymizer(draft: string): { version: string; anonymizer: Anonymizer } {
+    const rules = this.#load(draft, 'draft');
+    return { version: rulesVersionOf(draft), anonymizer: this.#opts.engine.previewAnonymizer(rules) };
+  }
+
+  #switchTo(snapshot: RulesSnapshot<R>): void {
+    this.#snapshot = snapshot;
+    for (const listener of this.#listeners) {
+      try {
+        listener(snapshot);
+      } catch (err) {
+        this.#opts.onError?.(err);
+      }
+    }
+  }
+
+  /** One poll of the file: switch to a valid new text, report an invalid one once. */
+  async #poll(): Promise<void> {
+    const key = await this.#statKey();
+    if (key === this.#lastStat) {
+      return;
+    }
+    this.#lastStat = key;
+    const text = await readFile(this.#opts.file, 'utf8').catch(() => undefined);
+    const version = text === undefined ? '' : rulesVersionOf(text);
+    if (text === undefined || version === this.current().version || version === this.#lastBadVersion) {
+      return;
+    }
+    try {
+      const rules = this.#load(text, this.#opts.file);
+      const info =
+        this.#opts.recordExternalChanges === false
+          ? { version, author: FILESYSTEM_AUTHOR, at: this.#now(), bytes: Buffer.byteLength(text) }
+          : await this.#record(text, FILESYSTEM_AUTHOR);
+      this.#switchTo(Object.freeze({ ...info, text, rules }));
+    } catch (err) {
+      this.#lastBadVersion = version;
+      this.#opts.onError?.(err);
+    }
+  }
+
+  async #statKey(): Promise<string> {
+    const s = await stat(this.#opts.file).catch(() => undefined);
+    return s ? `${s.mtimeMs}:${s.size}:${s.ino}` : 'missing';
+  }
+
+  async #record(text: string, author: string): Promise<RulesVersionInfo> {
+    await this.#saveVersion(text);
+    return this.#appendIndex(text, author);
+  }
+
+  async #saveVersion(text: string): Promise<void> {
+    const path = join(this.#opts.versionsDir, `${rulesVersionOf(text)}.yaml`);
+    await this.#io('write', path, () => atomicWrite(path, text));
+  }
+
+  async #appendIndex(text: string, author: string): Promise<RulesVersionInfo> {
+    const info: RulesVersionInfo = {
+      version: rulesVersionOf(text),
+      author,
+      at: this.#now(),
+      bytes: Buffer.byteLength(text),
+    };
+    const path = join(this.#opts.versionsDir, INDEX);
+    await this.#io('append', path, () => appendFile(path, `${JSON.stringify(info)}\n`, 'utf8'));
+    return info;
+  }
+
+  async #prepareDir(): Promise<void> {
+    await mkdir(this.#opts.versionsDir, { recursive: true });
+    // Versions are runtime data, never committed.
+    await writeFile(join(this.#opts.versionsDir, '.gitignore'), '*\n', { flag: 'wx' }).catch(
+      (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') {
+          throw err;
+        }
+      },
+    );
+  }
+
+  #now(): string {
+    return (this.#opts.now?.() ?? new Date()).toISOString();
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(fn, fn);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #io<T>(what: string, path: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw API_ERR_RULES_STORE_IO.createWith({ location: path }, [what, path], { cause: err });
+    }
+  }
+}
+
+function stripSnapshot(s: RulesVersionInfo): RulesVersionInfo {
+  return { version: s.version, author: s.author, at: s.at, bytes: s.bytes };
+}
+
+function parseIndexLine(line: string): RulesVersionInfo | undefined {
+  if (line.trim() === '') {
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(line) as Partial<RulesVersionInfo>;
+    if (typeof v.version === 'string' && typeof v.author === 'string' && typeof v.at === 'string') {
+      return { version: v.version, author: v.author, at: v.at, bytes: typeof v.bytes === 'number' ? v.bytes : 0 };
+    }
+  } catch {
+    // A torn last line (crash during append) is skipped; the file it names is intact.
+  }
+  return undefined;
+}
+
+/**
+ * Writes a file so readers see the old content or the new, never a mix: temp file in the
+ * same directory, fsync, rename over the target.
+ * @param path - target file.
+ * @param text - new content.
+ */
+export async function atomicWrite(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'w', 0o644);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

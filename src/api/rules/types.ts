@@ -1,0 +1,79 @@
+/**
+ * The rules store as the API (and the sync side) sees it: the rules file in use, its
+ * accepted versions, validation, preview and coverage. The rules engine itself stays in
+ * src/anonymizer; the store reaches it through a RulesEngine adapter.
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import type { Anonymizer, DeidOutcome, DeidReport } from '../../anonymizer/types.ts';
+import type { AppError } from '../../shared/errors/index.ts';
+
+/** One accepted version of the rules file. */
+export interface RulesVersionInfo {
+  /** SHA-256 (hex) of the file text: the version id. */
+  readonly version: string;
+  /** Token subject of whoever saved it; `filesystem` for a file found changed on disk. */
+  readonly author: string;
+  /** ISO instant it was accepted. */
+  readonly at: string;
+  readonly bytes: number;
+}
+
+/** The rules in use: text, parsed form and version. */
+export interface RulesSnapshot<R = unknown> extends RulesVersionInfo {
+  readonly text: string;
+  readonly rules: R;
+}
+
+/** Result of checking a rules text without saving it. */
+export type RulesCheck =
+  { readonly ok: true; readonly version: string } | { readonly ok: false; readonly error: AppError };
+
+/** Result of de-identifying sample resources (nothing written anywhere). */
+export interface PreviewResult {
+  /** Version of the rules used (the draft's hash when a draft was given). */
+  readonly rulesVersion: string;
+  readonly outcomes: readonly DeidOutcome[];
+  readonly report: DeidReport;
+}
+
+/** Called with the new rules after a version is accepted. */
+export type RulesListener<R> = (snapshot: RulesSnapshot<R>) => void;
+
+/**
+ * Everything the store needs from the rules engine. `load` throws a coded AppError whose
+ * details list every problem with line and column.
+ */
+export interface RulesEngine<R> {
+  load(text: string, source: string): R;
+  /** An anonymizer for previews (its own key and instance id: previews never match real pseudonyms). */
+  previewAnonymizer(rules: R): Anonymizer;
+  coverage(rules: R): unknown;
+}
+
+/** The rules store. */
+export interface RulesStore<R = unknown> {
+  /** The rules in use now. */
+  current(): RulesSnapshot<R>;
+  /** Accepted versions, newest first. */
+  history(): Promise<readonly RulesVersionInfo[]>;
+  /** The text of an accepted version, or undefined when not kept. */
+  versionText(version: string): Promise<string | undefined>;
+  /** Validates a rules text; writes nothing. */
+  check(text: string): RulesCheck;
+  /**
+   * Validates and, only if valid, atomically replaces the rules file and records the
+   * version. Throws API_ERR_RULES_INVALID (422) or API_ERR_RULES_VERSION_CONFLICT (412).
+   */
+  replace(
+    text: string,
+    meta: { readonly author: string; readonly ifMatch?: string },
+  ): Promise<RulesVersionInfo & { readonly changed: boolean }>;
+  /** De-identifies sample resources with the rules in use or with a draft; writes nothing. */
+  preview(resources: readonly Resource[], draft?: string): PreviewResult;
+  /** What the rules in use cover (engine-defined report). */
+  coverage(): unknown;
+  /** Subscribes to accepted versions; returns the unsubscribe function. */
+  onRulesChanged(listener: RulesListener<R>): () => void;
+  /** Stops watching the file. */
+  close(): void;
+}
