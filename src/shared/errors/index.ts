@@ -7,3 +7,4 @@
  */
 export * from './define.ts';
 export * from './sync.ts';
+export * from './api.ts';
