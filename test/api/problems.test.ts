@@ -20,7 +20,7 @@ describe('errors as application/problem+json', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const body = res.json();
+    const body = res.json<Record<string, unknown>>();
     expect(Object.keys(body).sort()).toEqual([...PROBLEM_KEYS, 'errors'].sort());
     expect(body).toMatchObject({
       type: 'urn:fhir-sync:problem:API_ERR_VALIDATION',

@@ -19,7 +19,7 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
       payload: { since: '2025-01-01T00:00:00Z' },
     });
     expect(res.statusCode).toBe(202);
-    const { jobId, statusUrl } = res.json();
+    const { jobId, statusUrl } = res.json<{ jobId: string; statusUrl: string }>();
     expect(ctx.sync.triggers).toEqual([
       { instanceId: 'a', resourceType: 'Observation', range: { since: '2025-01-01T00:00:00Z' } },
     ]);
@@ -190,7 +190,16 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
   });
 
   it('documents every route with schemas in OpenAPI', async () => {
-    const doc = (await ctx.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    interface Op {
+      parameters: { name: string }[];
+      responses: Record<string, { content: Record<string, { schema: { $ref: string } }> }>;
+      security?: unknown[];
+    }
+    const doc = (await ctx.app.inject({ method: 'GET', url: '/docs/json' })).json<{
+      openapi: string;
+      paths: Record<string, Record<string, Op>>;
+      components: { securitySchemes: Record<string, unknown> };
+    }>();
     expect(doc.openapi).toBe('3.1.0');
     const paths = Object.keys(doc.paths).sort();
     expect(paths).toEqual(
@@ -213,11 +222,11 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
         '/sync/{instance}/{resourceType}',
       ].sort(),
     );
-    const trigger = doc.paths['/sync/{instance}/{resourceType}'].post;
-    expect(trigger.parameters.map((p: { name: string }) => p.name)).toEqual(['instance', 'resourceType']);
+    const trigger = doc.paths['/sync/{instance}/{resourceType}']!.post!;
+    expect(trigger.parameters.map((p) => p.name)).toEqual(['instance', 'resourceType']);
     expect(trigger.responses['202']).toBeDefined();
-    expect(trigger.responses['403'].content['application/json'].schema.$ref).toBe('#/components/schemas/Problem');
-    expect(doc.paths['/healthz'].get.security).toEqual([]);
+    expect(trigger.responses['403']!.content['application/json']!.schema.$ref).toBe('#/components/schemas/Problem');
+    expect(doc.paths['/healthz']!.get!.security).toEqual([]);
     expect(doc.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer' });
   });
 });

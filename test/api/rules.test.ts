@@ -124,8 +124,9 @@ describe('rules routes', () => {
       target: { previousVersion: rulesVersionOf(RULES_V1), version: v2 },
     });
     const versions = await ctx.app.inject({ method: 'GET', url: '/rules/versions', headers: compliance });
-    expect(versions.json().current).toBe(v2);
-    expect(versions.json().versions.map((v: { version: string; author: string }) => [v.version, v.author])).toEqual([
+    const listed = versions.json<{ current: string; versions: { version: string; author: string }[] }>();
+    expect(listed.current).toBe(v2);
+    expect(listed.versions.map((v) => [v.version, v.author])).toEqual([
       [v2, 'rules-team'],
       [rulesVersionOf(RULES_V1), 'filesystem'],
     ]);
