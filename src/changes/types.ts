@@ -28,7 +28,11 @@ export interface DeletionChange {
 
 export type Change = ResourceChange | DeletionChange;
 
-/** One page of changes and the cursor that is safe to commit once the page is written. */
+/**
+ * One page of changes and the cursor that is safe to commit once the page is written.
+ * Changes come oldest first; one resource can appear more than once (see `latestPerResource`).
+ * A page can be empty: it then only moves the cursor on (e.g. once changes have settled).
+ */
 export interface ChangePage {
   readonly changes: readonly Change[];
   /** Resume point after this page; never past anything not in this or an earlier page. */
@@ -41,7 +45,46 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The kinds of feed; `auto` picks `fhir-history` or `search-lastupdated` from `/metadata`. */
+export const FeedKind = {
+  AidboxChanges: 'aidbox-changes',
+  FhirHistory: 'fhir-history',
+  SearchLastUpdated: 'search-lastupdated',
+  Auto: 'auto',
+} as const;
+export type FeedKind = (typeof FeedKind)[keyof typeof FeedKind];
+
+/** How a feed reads one server. Every field is optional except `kind`. */
+export interface ChangeFeedConfig {
+  readonly kind: FeedKind;
+  /**
+   * Settle window in ms: the committed cursor never passes changes younger than this (server
+   * time for timestamp feeds, local elapsed time since the head was seen for Aidbox). Must
+   * exceed the server's longest write transaction plus clock skew between its nodes.
+   * @defaultValue 120000
+   */
+  readonly settleMs?: number;
+  /**
+   * Changes per page (and per server request).
+   * @defaultValue 100
+   */
+  readonly pageSize?: number;
+  /**
+   * Most (id, version) keys a cursor may carry for dedupe. Beyond it, pages carry the last
+   * cursor that fitted (safe, re-reads more after a restart) and a run stops early inside the
+   * settle window.
+   * @defaultValue 1000
+   */
+  readonly maxCursorKeys?: number;
+  /**
+   * `search-lastupdated` only: extra query that lists deletions as stubs, e.g. Medplum's
+   * `_deleted=true`. Without it deletions are invisible to that kind.
+   */
+  readonly deletionsQuery?: string;
+}
+
 export interface ChangeFeed {
+  /** A {@link FeedKind} for the feeds of this module (kept `string` so fakes can name themselves). */
   readonly kind: string;
   /**
    * Streams pages of changes after `cursor` (undefined = from the beginning).

@@ -8,3 +8,4 @@
 export * from './define.ts';
 export * from './sync.ts';
 export * from './api.ts';
+export * from './feed.ts';

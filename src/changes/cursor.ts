@@ -1,0 +1,143 @@
+/**
+ * The cursor's inside. A cursor is a small JSON string:
+ * - `lo`: every change at a position below it has been delivered and has settled, so the next
+ *   read starts there (inclusive);
+ * - `seen`: (id, version) keys of changes already delivered at positions >= `lo` (ties on the
+ *   `lo` instant, and changes inside the settle window), so re-reading them is a no-op;
+ * - `marks` (Aidbox only): head versions with the local time they were seen, which settle
+ *   once the settle window has passed.
+ * Positions are integers: epoch milliseconds of `lastUpdated` for the timestamp feeds (family
+ * `ts`, shared by `fhir-history` and `search-lastupdated`, so `auto` may switch between them),
+ * the Aidbox version (txid) for `aidbox-changes` (family `ver`).
+ */
+import { FEED_ERR_CURSOR_INVALID } from '../shared/errors/index.ts';
+import type { Cursor } from './types.ts';
+
+export type CursorFamily = 'ts' | 'ver';
+
+export interface CursorState {
+  readonly family: CursorFamily;
+  /** Positions below this are done. */
+  readonly lo: number;
+  /** key -> position, for delivered changes at positions >= lo. */
+  readonly seen: ReadonlyMap<string, number>;
+  /** `ver` only: [head version, local epoch ms when seen]. */
+  readonly marks: readonly Mark[];
+}
+
+export type Mark = readonly [version: number, seenAtMs: number];
+
+const FORMAT = 1;
+/** Aidbox versions start above 0; timestamps at the epoch. */
+const START: Record<CursorFamily, number> = { ts: 0, ver: 1 };
+
+/**
+ * The state a feed starts from when there is no cursor yet.
+ * @param family - which kind of positions.
+ * @returns an empty state reading from the beginning.
+ */
+export function initialState(family: CursorFamily): CursorState {
+  return { family, lo: START[family], seen: new Map(), marks: [] };
+}
+
+/**
+ * Serialises a state.
+ * @param state - the state.
+ * @returns the cursor string.
+ */
+export function encodeCursor(state: CursorState): Cursor {
+  const groups = new Map<number, string[]>();
+  for (const [key, pos] of state.seen) {
+    const group = groups.get(pos);
+    if (group) {
+      group.push(key);
+    } else {
+      groups.set(pos, [key]);
+    }
+  }
+  const seen = [...groups].sort((a, b) => a[0] - b[0]).map(([pos, keys]) => [pos, keys.sort()]);
+  if (state.family === 'ts') {
+    return JSON.stringify({ c: FORMAT, f: 'ts', lo: new Date(state.lo).toISOString(), seen });
+  }
+  return JSON.stringify({ c: FORMAT, f: 'ver', after: state.lo - 1, seen, marks: state.marks });
+}
+
+/**
+ * Parses a cursor made by {@link encodeCursor}.
+ * @param cursor - the cursor, or undefined to start from the beginning.
+ * @param family - the family the calling feed reads.
+ * @param feed - the feed kind, for messages.
+ * @returns the state.
+ */
+export function decodeCursor(cursor: Cursor | undefined, family: CursorFamily, feed: string): CursorState {
+  if (cursor === undefined) {
+    return initialState(family);
+  }
+  const fail = (why: string): never => {
+    throw FEED_ERR_CURSOR_INVALID.create(feed, why);
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(cursor);
+  } catch {
+    return fail('not JSON');
+  }
+  const obj = (typeof raw === 'object' && raw !== null ? raw : fail('not an object')) as Record<string, unknown>;
+  if (obj.c !== FORMAT) {
+    fail('unknown cursor format');
+  }
+  if (obj.f !== family) {
+    fail(`made by a feed of family "${String(obj.f).slice(0, 10)}", this feed reads "${family}"`);
+  }
+  const lo = family === 'ts' ? parseInstant(obj.lo, fail) : parseVersion(obj.after, fail) + 1;
+  return {
+    family,
+    lo,
+    seen: parseSeen(obj.seen, lo, fail),
+    marks: family === 'ver' ? parseMarks(obj.marks, fail) : [],
+  };
+}
+
+function parseInstant(value: unknown, fail: (why: string) => never): number {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  return Number.isFinite(ms) && ms >= 0 ? ms : fail('"lo" is not an instant');
+}
+
+function parseVersion(value: unknown, fail: (why: string) => never): number {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : fail('"after" is not a version');
+}
+
+function parseSeen(value: unknown, lo: number, fail: (why: string) => never): Map<string, number> {
+  const seen = new Map<string, number>();
+  if (!Array.isArray(value)) {
+    return fail('"seen" is not a list');
+  }
+  for (const group of value as unknown[]) {
+    if (!Array.isArray(group) || group.length !== 2 || !Number.isSafeInteger(group[0]) || !Array.isArray(group[1])) {
+      return fail('"seen" group is malformed');
+    }
+    const pos = group[0] as number;
+    if (pos < lo) {
+      return fail('"seen" holds a position below "lo"');
+    }
+    for (const key of group[1] as unknown[]) {
+      if (typeof key !== 'string' || key === '') {
+        return fail('"seen" key is not a string');
+      }
+      seen.set(key, pos);
+    }
+  }
+  return seen;
+}
+
+function parseMarks(value: unknown, fail: (why: string) => never): Mark[] {
+  if (!Array.isArray(value)) {
+    return fail('"marks" is not a list');
+  }
+  return (value as unknown[]).map((m) => {
+    if (!Array.isArray(m) || m.length !== 2 || !Number.isSafeInteger(m[0]) || !Number.isSafeInteger(m[1])) {
+      return fail('"marks" entry is malformed');
+    }
+    return [m[0] as number, m[1] as number] as const;
+  });
+}

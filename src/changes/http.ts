@@ -1,0 +1,161 @@
+/**
+ * GET with JSON for the feeds, on top of the shared FHIR client. MedplumClient's own `get`
+ * turns every failure into an OperationOutcomeError without the HTTP status, so the feeds use
+ * its `wrappedFetch` (auth, TLS, timeout from the connection) and classify statuses here:
+ * 5xx and 429 are retryable, other 4xx are not; messages name the URL path only.
+ * Every request sends `Cache-Control: no-cache`: HAPI reuses search results for 60 s
+ * otherwise, and a feed must see the newest data.
+ */
+import type { Bundle } from '@medplum/fhirtypes';
+import type { MedplumClient } from '@medplum/core';
+import {
+  FEED_ERR_BAD_RESPONSE,
+  FEED_ERR_FOREIGN_LINK,
+  FEED_ERR_RATE_LIMITED,
+  FEED_ERR_REJECTED,
+  FEED_ERR_SERVER,
+  FEED_ERR_UNAUTHORIZED,
+} from '../shared/errors/index.ts';
+import { fhirClientInfo, networkError, urlPath } from '../shared/fhir-client.ts';
+
+export interface JsonAnswer {
+  readonly status: number;
+  /** Parsed body; undefined for 204/304. */
+  readonly body: unknown;
+  /** The server's clock (HTTP `Date`, 1 s resolution) minus the request's duration, if sent. */
+  readonly serverTime: number | undefined;
+}
+
+const ACCEPT = 'application/fhir+json, application/json;q=0.9';
+
+/**
+ * GETs a URL and parses its JSON body.
+ * @param client - a client from createFhirClient.
+ * @param url - absolute URL.
+ * @param signal - caller's abort signal.
+ * @param clock - local clock, to measure the request's duration.
+ * @returns status, body and server time.
+ */
+export async function getJson(
+  client: MedplumClient,
+  url: string,
+  signal: AbortSignal | undefined,
+  clock: () => number,
+): Promise<JsonAnswer> {
+  const { timeoutMs } = fhirClientInfo(client);
+  const started = clock();
+  const init: RequestInit = { method: 'GET', headers: { Accept: ACCEPT, 'Cache-Control': 'no-cache' } };
+  if (signal) {
+    init.signal = signal;
+  }
+  let res: Response;
+  try {
+    res = await client.wrappedFetch(url, init);
+  } catch (err) {
+    throw networkError(err, url, timeoutMs);
+  }
+  const serverTime = parseDate(res.headers.get('date'), clock() - started);
+  if (res.status === 204 || res.status === 304) {
+    await res.body?.cancel();
+    return { status: res.status, body: undefined, serverTime };
+  }
+  if (res.status >= 400) {
+    await res.body?.cancel();
+    throw statusError(res.status, url);
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw networkError(err, url, timeoutMs);
+  }
+  try {
+    return { status: res.status, body: JSON.parse(text) as unknown, serverTime };
+  } catch {
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'body is not JSON');
+  }
+}
+
+/**
+ * The typed error for an HTTP failure status.
+ * @param status - HTTP status >= 400.
+ * @param url - request URL (only its path is used).
+ * @returns the error.
+ */
+export function statusError(status: number, url: string): Error {
+  const path = urlPath(url);
+  if (status === 429) {
+    return FEED_ERR_RATE_LIMITED.create(path);
+  }
+  if (status >= 500) {
+    return FEED_ERR_SERVER.create(status, path);
+  }
+  if (status === 401 || status === 403) {
+    return FEED_ERR_UNAUTHORIZED.create(path, status);
+  }
+  return FEED_ERR_REJECTED.create(path, status);
+}
+
+function parseDate(header: string | null, elapsedMs: number): number | undefined {
+  const ms = header ? Date.parse(header) : Number.NaN;
+  // The header is truncated to the second and was stamped after the query ran.
+  return Number.isFinite(ms) ? ms - elapsedMs : undefined;
+}
+
+/**
+ * Checks that a body is a Bundle of the expected type.
+ * @param body - parsed body.
+ * @param type - expected Bundle.type.
+ * @param url - request URL, for messages.
+ * @returns the bundle.
+ */
+export function asBundle(body: unknown, type: Bundle['type'], url: string): Bundle {
+  const b = body as Bundle | undefined;
+  if (!b || b.resourceType !== 'Bundle') {
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'not a Bundle');
+  }
+  if (b.type !== type) {
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), `Bundle.type is not ${type}`);
+  }
+  if (b.entry !== undefined && !Array.isArray(b.entry)) {
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'Bundle.entry is not a list');
+  }
+  return b;
+}
+
+/**
+ * The bundle's `next` link, checked to stay on the server's origin (credentials go with it).
+ * @param bundle - a search or history bundle.
+ * @param baseUrl - the server's base URL.
+ * @param url - the URL the bundle came from, for messages.
+ * @returns the absolute next URL, or undefined on the last page.
+ */
+export function nextLink(bundle: Bundle, baseUrl: string, url: string): string | undefined {
+  const href = bundle.link?.find((l) => l.relation === 'next')?.url;
+  if (!href) {
+    return undefined;
+  }
+  let next: URL;
+  try {
+    next = new URL(href, url);
+  } catch {
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'next link is not a URL');
+  }
+  if (next.origin !== new URL(baseUrl).origin) {
+    throw FEED_ERR_FOREIGN_LINK.create(urlPath(url));
+  }
+  return next.toString();
+}
+
+/**
+ * Parses a FHIR instant to epoch milliseconds.
+ * @param value - the instant.
+ * @returns milliseconds, or undefined when absent or malformed.
+ */
+export function instantMs(value: string | undefined): number | undefined {
+  if (!value) {
+    return undefined;
+  }
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}

@@ -1,0 +1,170 @@
+/**
+ * `search-lastupdated`: for servers without type-level history (Medplum):
+ * `GET [base]/<Type>?_lastUpdated=ge<t>&_sort=_lastUpdated&_count=<n>`.
+ *
+ * Pages are read as *keyset* queries, each one fresh from the last timestamp seen (`ge`, not
+ * `gt`, because of ties; changes already delivered on that instant are dropped by their keys).
+ * Following `next` links instead would be offset paging on some servers, where a resource
+ * updated during the walk leaves its slot and shifts the rest one place back, so one change is
+ * skipped for good. Links are followed only when a whole page shares one timestamp (a big
+ * transaction) and keyset cannot move on; HAPI pages searches from a stored snapshot and
+ * Medplum uses keyset cursors there, so nothing is skipped inside a tie.
+ *
+ * Limits (documented, not fixable by a client): search returns current versions only, so
+ * intermediate versions between two polls are not seen; deletions are invisible unless the
+ * server lists them (Medplum: `_deleted=true`, configured as `deletionsQuery`), which is read
+ * as a second keyset stream merged by position.
+ */
+import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
+import type { MedplumClient } from '@medplum/core';
+import { FEED_ERR_BAD_RESPONSE } from '../shared/errors/index.ts';
+import { urlPath } from '../shared/fhir-client.ts';
+import { asBundle, getJson, instantMs, nextLink } from './http.ts';
+import { changeKey, type Chunk, type Item } from './tracker.ts';
+import type { Change } from './types.ts';
+
+export interface SearchDeps {
+  readonly client: MedplumClient;
+  readonly resourceType: string;
+  readonly signal: AbortSignal | undefined;
+  readonly clock: () => number;
+  readonly onServerTime: (ms: number) => void;
+  readonly pageSize: number;
+  readonly deletionsQuery: string | undefined;
+}
+
+/** One keyset stream: yields its chunks and tells how far it has got. */
+interface Stream {
+  readonly chunks: AsyncGenerator<Chunk>;
+  progress: number;
+}
+
+/**
+ * Reads resources (and deletion stubs when configured) changed at or after `start`.
+ * @param deps - client, type, paging and the deletions query.
+ * @param start - first position (epoch ms, inclusive).
+ * @returns chunks; `below` is the least progress of the streams.
+ */
+export async function* searchChunks(deps: SearchDeps, start: number): AsyncGenerator<Chunk> {
+  const streams: Stream[] = [{ chunks: keyset(deps, start, 'resource'), progress: start }];
+  if (deps.deletionsQuery) {
+    streams.push({ chunks: keyset(deps, start, 'deletion'), progress: start });
+  }
+  for (;;) {
+    // Advance the stream that is behind, so the two stay within about a page of each other.
+    const open = streams.filter((s) => Number.isFinite(s.progress));
+    if (open.length === 0) {
+      yield { items: [], below: Number.POSITIVE_INFINITY };
+      return;
+    }
+    const stream = open.reduce((x, y) => (y.progress < x.progress ? y : x));
+    const next = await stream.chunks.next();
+    stream.progress = next.done ? Number.POSITIVE_INFINITY : (next.value.below ?? stream.progress);
+    const below = Math.min(...streams.map((s) => s.progress));
+    if (!next.done) {
+      yield { items: next.value.items, below };
+    }
+  }
+}
+
+async function* keyset(deps: SearchDeps, start: number, kind: Change['kind']): AsyncGenerator<Chunk> {
+  const base = deps.client.fhirUrl(deps.resourceType).toString();
+  const extra = kind === 'deletion' ? `&${deps.deletionsQuery}` : '';
+  let t = start;
+  for (;;) {
+    const url = `${base}?_lastUpdated=ge${new Date(t).toISOString()}&_sort=_lastUpdated&_count=${deps.pageSize}${extra}`;
+    const page = await fetchSearch(deps, url, kind);
+    if (!page.next) {
+      yield { items: page.items, below: Number.POSITIVE_INFINITY };
+      return;
+    }
+    const last = page.items.at(-1)?.pos ?? t;
+    if (last > t) {
+      yield { items: page.items, below: last };
+      t = last;
+      continue;
+    }
+    // The whole page sits on instant t: follow the server's links until the tie is passed.
+    yield { items: page.items, below: t };
+    const passed = yield* followTie(deps, page.next, t, kind);
+    if (passed === undefined) {
+      yield { items: [], below: Number.POSITIVE_INFINITY };
+      return;
+    }
+    t = passed;
+  }
+}
+
+async function* followTie(
+  deps: SearchDeps,
+  first: string,
+  t: number,
+  kind: Change['kind'],
+): AsyncGenerator<Chunk, number | undefined> {
+  let url: string | undefined = first;
+  while (url) {
+    const page = await fetchSearch(deps, url, kind);
+    const last = page.items.at(-1)?.pos ?? t;
+    yield { items: page.items, below: last };
+    if (last > t) {
+      return last;
+    }
+    url = page.next;
+  }
+  return undefined;
+}
+
+async function fetchSearch(
+  deps: SearchDeps,
+  url: string,
+  kind: Change['kind'],
+): Promise<{ items: Item[]; next: string | undefined }> {
+  const answer = await getJson(deps.client, url, deps.signal, deps.clock);
+  if (answer.serverTime !== undefined) {
+    deps.onServerTime(answer.serverTime);
+  }
+  const bundle = asBundle(answer.body, 'searchset', url);
+  return {
+    items: searchItems(bundle, deps.resourceType, url, kind),
+    next: nextLink(bundle, deps.client.getBaseUrl(), url),
+  };
+}
+
+/**
+ * Turns a search page into items (matches only, in the server's `_lastUpdated` order).
+ * @param bundle - a searchset bundle.
+ * @param resourceType - the type searched.
+ * @param url - where it came from, for messages.
+ * @param kind - `deletion` for a deletions query (stubs with id and lastUpdated).
+ * @returns the items.
+ */
+export function searchItems(bundle: Bundle, resourceType: string, url: string, kind: Change['kind']): Item[] {
+  const items: Item[] = [];
+  let previous = Number.NEGATIVE_INFINITY;
+  (bundle.entry ?? []).forEach((entry: BundleEntry, i) => {
+    if (entry.search?.mode !== undefined && entry.search.mode !== 'match') {
+      return;
+    }
+    const bad = (what: string): never => {
+      throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), `Bundle.entry[${i}] ${what}`);
+    };
+    const resource = entry.resource ?? bad('has no resource');
+    if (resource.resourceType !== resourceType) {
+      bad('holds another resource type');
+    }
+    const id = resource.id ?? bad('has a resource without id');
+    const lastUpdated = resource.meta?.lastUpdated ?? bad('has no meta.lastUpdated');
+    const pos = instantMs(lastUpdated) ?? bad('has a malformed meta.lastUpdated');
+    if (pos < previous) {
+      bad('is out of _lastUpdated order (the server ignored _sort)');
+    }
+    previous = pos;
+    const versionId = resource.meta?.versionId;
+    const change: Change =
+      kind === 'deletion'
+        ? { kind, resourceType, id, lastUpdated, ...(versionId ? { versionId } : {}) }
+        : { kind, resourceType, id, lastUpdated, resource, ...(versionId ? { versionId } : {}) };
+    items.push({ change, pos, key: changeKey(change) });
+  });
+  return items;
+}

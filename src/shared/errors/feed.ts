@@ -1,0 +1,101 @@
+/**
+ * FEED_ERR_*: reading change feeds and talking to a FHIR server as a client (connection,
+ * authentication, TLS). Messages carry a URL *path* at most, never a query string: query
+ * values can hold PHI (identifier searches), and next links carry server paging state.
+ * Transient failures (5xx, 429, timeouts, refused connections, token endpoint outages) are
+ * retryable; the engine's backoff retries them. Everything else needs a human.
+ */
+import { defineError } from './define.ts';
+
+/** The FHIR server answered 5xx. */
+export const FEED_ERR_SERVER = defineError('FEED_ERR_SERVER', 'FHIR server answered %s for GET %s', 502, true);
+
+/** The FHIR server answered 429 Too Many Requests. */
+export const FEED_ERR_RATE_LIMITED = defineError(
+  'FEED_ERR_RATE_LIMITED',
+  'FHIR server rate-limited GET %s (429)',
+  503,
+  true,
+);
+
+/** No answer within the configured time. */
+export const FEED_ERR_TIMEOUT = defineError('FEED_ERR_TIMEOUT', 'Request to %s timed out after %s ms', 504, true);
+
+/** The connection failed (refused, reset, DNS, TLS handshake). The second argument is a system code. */
+export const FEED_ERR_CONNECTION = defineError('FEED_ERR_CONNECTION', 'Could not reach %s (%s)', 502, true);
+
+/** The FHIR server refused the credentials (401/403). */
+export const FEED_ERR_UNAUTHORIZED = defineError(
+  'FEED_ERR_UNAUTHORIZED',
+  'FHIR server refused access to %s (%s)',
+  502,
+  false,
+);
+
+/** The FHIR server rejected the request with another 4xx. */
+export const FEED_ERR_REJECTED = defineError('FEED_ERR_REJECTED', 'FHIR server rejected GET %s with %s', 502, false);
+
+/** The answer could not be understood (not JSON, wrong shape). The second argument says what, never a value. */
+export const FEED_ERR_BAD_RESPONSE = defineError('FEED_ERR_BAD_RESPONSE', 'Unexpected answer from %s: %s', 502, false);
+
+/** A `next` link points at another origin; following it would send credentials elsewhere. */
+export const FEED_ERR_FOREIGN_LINK = defineError(
+  'FEED_ERR_FOREIGN_LINK',
+  'Paging link from %s points to another origin; refusing to follow it',
+  502,
+  false,
+);
+
+/** A cursor that this feed cannot interpret. */
+export const FEED_ERR_CURSOR_INVALID = defineError(
+  'FEED_ERR_CURSOR_INVALID',
+  'Cursor cannot be used by the %s feed: %s',
+  400,
+  false,
+);
+
+/** The server cannot serve the requested feed kind for a type. */
+export const FEED_ERR_UNSUPPORTED = defineError(
+  'FEED_ERR_UNSUPPORTED',
+  'Feed %s is not supported for %s: %s',
+  400,
+  false,
+);
+
+/** Invalid feed or connection options. */
+export const FEED_ERR_CONFIG = defineError('FEED_ERR_CONFIG', 'Invalid feed configuration at %s: %s', 500, false);
+
+/** A credential referenced by environment variable name is missing. */
+export const FEED_ERR_CREDENTIAL_MISSING = defineError(
+  'FEED_ERR_CREDENTIAL_MISSING',
+  'Environment variable %s (%s) is not set or empty',
+  500,
+  false,
+);
+
+/** The custom CA file for TLS could not be read. */
+export const FEED_ERR_TLS_CA = defineError('FEED_ERR_TLS_CA', 'Cannot read the CA file %s (%s)', 500, false);
+
+/** The OAuth2 token endpoint refused the client credentials (4xx) or sent no usable token. */
+export const FEED_ERR_TOKEN_REJECTED = defineError(
+  'FEED_ERR_TOKEN_REJECTED',
+  'Token endpoint %s refused the client credentials (%s)',
+  502,
+  false,
+);
+
+/** The OAuth2 token endpoint is unavailable (5xx, 429, timeout, connection). */
+export const FEED_ERR_TOKEN_UNAVAILABLE = defineError(
+  'FEED_ERR_TOKEN_UNAVAILABLE',
+  'Token endpoint %s is unavailable (%s)',
+  503,
+  true,
+);
+
+/** A change event kind the feed does not know; failing closed rather than skipping a change. */
+export const FEED_ERR_UNKNOWN_EVENT = defineError(
+  'FEED_ERR_UNKNOWN_EVENT',
+  'Unknown change event at %s: %s',
+  502,
+  false,
+);
