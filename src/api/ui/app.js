@@ -108,7 +108,7 @@
     const r = await call('PUT', '/rules', $('rules').value, 'application/yaml', headers);
     if (!r.ok) {
       showProblems(r.data && r.data.errors);
-      return say(problemText(r.data) + ' The rules in use are unchanged.', 'bad');
+      return say(problemText(r.data).replace(/\.?$/, '.') + ' The rules in use are unchanged.', 'bad');
     }
     state.version = r.data.version;
     $('version').textContent = 'version ' + shortVersion(state.version);
