@@ -43,6 +43,12 @@ type Body = Record<string, unknown>;
  * @param opts - registry, rules store, auditor and optional record schemas.
  */
 export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesOptions): Promise<void> {
+  // PATCH bodies are JSON merge patches (RFC 7396); plain application/json is accepted too.
+  app.addContentTypeParser(
+    'application/merge-patch+json',
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'error'),
+  );
   const record = opts.recordSchema ?? looseRecord;
   const tags = ['instances'];
   const audit = (action: string, id: string | undefined): Parameters<typeof audited>[2] => ({
@@ -113,7 +119,8 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
       config: { access: [Role.operator] },
       schema: {
         tags,
-        summary: 'Change some fields of an instance',
+        summary: 'Change some fields of an instance (JSON merge patch: null resets a field to its default)',
+        consumes: ['application/merge-patch+json', 'application/json'],
         params: idParams,
         body: opts.patchSchema ?? looseBody,
         response: { 200: record, ...problemResponses([400, 404, 413, 415, 422]) },
