@@ -28,6 +28,8 @@ export interface CursorState {
 export type Mark = readonly [version: number, seenAtMs: number];
 
 const FORMAT = 1;
+/** The latest instant a JavaScript Date can hold. */
+const MAX_INSTANT_MS = 8.64e15;
 /** Aidbox versions start above 0; timestamps at the epoch. */
 const START: Record<CursorFamily, number> = { ts: 0, ver: 1 };
 
@@ -57,7 +59,7 @@ export function encodeCursor(state: CursorState): Cursor {
   }
   const seen = [...groups].sort((a, b) => a[0] - b[0]).map(([pos, keys]) => [pos, keys.sort()]);
   if (state.family === 'ts') {
-    return JSON.stringify({ c: FORMAT, f: 'ts', lo: new Date(state.lo).toISOString(), seen });
+    return JSON.stringify({ c: FORMAT, f: 'ts', lo: new Date(Math.min(state.lo, MAX_INSTANT_MS)).toISOString(), seen });
   }
   return JSON.stringify({ c: FORMAT, f: 'ver', after: state.lo - 1, seen, marks: state.marks });
 }

@@ -159,7 +159,7 @@ export async function* assemble(
   };
 
   for await (const chunk of chunks) {
-    const fresh = chunk.items.filter((i) => i.key === undefined || !(tracker.has(i.key) || bufferKeys.has(i.key)));
+    const fresh = unseen(chunk.items, (key) => tracker.has(key) || bufferKeys.has(key));
     if (buffer.length > 0 && buffer.length + fresh.length > pageSize) {
       yield flush();
       if (tracker.overfull && tracker.settled) {
@@ -185,4 +185,19 @@ export async function* assemble(
   if (last.changes.length > 0 || last.cursor !== previous) {
     yield last;
   }
+}
+
+/** Items whose key is neither known nor repeated earlier in the same list. */
+function unseen(items: readonly Item[], known: (key: string) => boolean): Item[] {
+  const here = new Set<string>();
+  return items.filter((i) => {
+    if (i.key === undefined) {
+      return true;
+    }
+    if (known(i.key) || here.has(i.key)) {
+      return false;
+    }
+    here.add(i.key);
+    return true;
+  });
 }
