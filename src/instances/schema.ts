@@ -47,15 +47,17 @@ const httpUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
-const authSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('none') }),
-  z.strictObject({ kind: z.literal('basic'), usernameEnv: envName, passwordEnv: envName }),
-  z.strictObject({ kind: z.literal('bearer'), tokenEnv: envName }),
+const authSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({ type: z.literal('basic'), usernameEnv: envName, passwordEnv: envName }),
+  z.strictObject({ type: z.literal('bearer'), tokenEnv: envName }),
   z.strictObject({
-    kind: z.literal('client-credentials'),
+    type: z.literal('client-credentials'),
+    tokenUrl: httpUrl,
     clientIdEnv: envName,
     clientSecretEnv: envName,
-    tokenUrl: httpUrl.optional(),
+    scope: z.string().min(1).max(1000).optional(),
+    credentialsIn: z.enum(['header', 'body']).optional(),
   }),
 ]);
 
@@ -67,7 +69,8 @@ const fhirUrlPath = z
 const connectionFields = {
   baseUrl: httpUrl.transform((u) => (u.endsWith('/') ? u : `${u}/`)),
   fhirUrlPath: fhirUrlPath.default('fhir'),
-  auth: authSchema.default({ kind: 'none' }),
+  auth: authSchema.default({ type: 'none' }),
+  tls: z.strictObject({ caFile: z.string().min(1) }).optional(),
   timeoutMs: z.int().min(1000).max(600_000).default(30_000),
   bundleSize: z.int().min(2).max(10_000).default(100),
 };
@@ -96,8 +99,14 @@ export const instanceSchema = z.strictObject({
     .strictObject({
       kind: z.enum(FEED_KINDS),
       pageSize: z.int().min(1).max(10_000).optional(),
+      settleMs: z.int().min(0).max(86_400_000).optional(),
+      maxCursorKeys: z.int().min(1).max(100_000).optional(),
+      deletionsQuery: z
+        .string()
+        .regex(/^[A-Za-z0-9_\-.:]+=[^&#\s]+(&[A-Za-z0-9_\-.:]+=[^&#\s]+)*$/, { error: 'must look like name=value' })
+        .optional(),
     })
-    .default({ kind: 'history' }),
+    .default({ kind: 'fhir-history' }),
   sendTypes: typeList.min(1, { error: 'must list at least one resource type' }),
   receiveAdminTypes: typeList.default([]),
   schedule: z

@@ -6,17 +6,23 @@
  * is built.
  */
 
-/** How a server is authenticated: by reference to environment variables, never inline. */
+/**
+ * How a server is authenticated: by reference to environment variables, never inline. Same
+ * shape as `FhirAuth` of src/shared/fhir-client.ts, which reads the values.
+ */
 export type AuthRef =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'basic'; readonly usernameEnv: string; readonly passwordEnv: string }
-  | { readonly kind: 'bearer'; readonly tokenEnv: string }
+  | { readonly type: 'none' }
+  | { readonly type: 'basic'; readonly usernameEnv: string; readonly passwordEnv: string }
+  | { readonly type: 'bearer'; readonly tokenEnv: string }
   | {
-      readonly kind: 'client-credentials';
+      readonly type: 'client-credentials';
+      /** Absolute token endpoint URL. */
+      readonly tokenUrl: string;
       readonly clientIdEnv: string;
       readonly clientSecretEnv: string;
-      /** Token endpoint; defaults to `<baseUrl>oauth2/token` (MedplumClient's default). */
-      readonly tokenUrl?: string;
+      readonly scope?: string;
+      /** @defaultValue 'header' */
+      readonly credentialsIn?: 'header' | 'body';
     };
 
 /** Where a FHIR server lives and how to talk to it. */
@@ -26,6 +32,8 @@ export interface ServerConnection {
   /** Path of the FHIR base below `baseUrl`, e.g. `fhir`. The FHIR base is `baseUrl + fhirUrlPath`. */
   readonly fhirUrlPath: string;
   readonly auth: AuthRef;
+  /** Trust exactly this CA (PEM file) for TLS instead of the system roots. */
+  readonly tls?: { readonly caFile: string };
   /**
    * Per-request timeout in milliseconds.
    * @defaultValue 30000
@@ -38,8 +46,8 @@ export interface ServerConnection {
   readonly bundleSize: number;
 }
 
-/** Kinds of change feed a local can be read with (see src/changes). */
-export const FEED_KINDS = ['history', 'aidbox-changes', 'last-updated'] as const;
+/** Kinds of change feed a local can be read with (the `FeedKind` values of src/changes). */
+export const FEED_KINDS = ['fhir-history', 'aidbox-changes', 'search-lastupdated', 'auto'] as const;
 export type FeedKind = (typeof FEED_KINDS)[number];
 
 /**
@@ -59,7 +67,7 @@ export type UnsyncedRule = (typeof UNSYNCED_RULES)[number];
 export const LOCAL_ADMIN_RULES = ['send', 'mask', 'drop'] as const;
 export type LocalAdminRule = (typeof LOCAL_ADMIN_RULES)[number];
 
-/** How one local's changes are read. */
+/** How one local's changes are read; passed to the change feed factory (`ChangeFeedConfig`). */
 export interface FeedConfig {
   readonly kind: FeedKind;
   /**
@@ -67,6 +75,12 @@ export interface FeedConfig {
    * cursor entry), so a page fits one transaction.
    */
   readonly pageSize?: number;
+  /** Settle window in ms (feed default 120000). */
+  readonly settleMs?: number;
+  /** Most dedupe keys a feed cursor may carry (feed default 1000). */
+  readonly maxCursorKeys?: number;
+  /** `search-lastupdated` only: query listing deletions (e.g. Medplum's `_deleted=true`). */
+  readonly deletionsQuery?: string;
 }
 
 /** One registered local FHIR server. */

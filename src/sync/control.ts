@@ -62,7 +62,11 @@ export interface SyncControl {
   status(): Promise<TypeStatus[]>;
   listQuarantine(filter?: { instanceId?: string; resourceType?: string }): Promise<QuarantineItem[]>;
   /** Re-enqueues quarantined items (e.g. after a rules fix). */
-  retryQuarantine(filter?: { instanceId?: string; resourceType?: string; ids?: readonly string[] }): Promise<{ jobId: string }>;
+  retryQuarantine(filter?: {
+    instanceId?: string;
+    resourceType?: string;
+    ids?: readonly string[];
+  }): Promise<{ jobId: string }>;
   /** Redis and the global server reachable. */
   ready(): Promise<{ redis: boolean; global: boolean }>;
 }

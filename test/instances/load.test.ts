@@ -35,7 +35,7 @@ describe('instances.yaml loader', () => {
     expect(a).toMatchObject({
       id: 'local-a',
       enabled: true,
-      feed: { kind: 'history' },
+      feed: { kind: 'fhir-history' },
       schedule: '*/5 * * * *',
       receiveAdminTypes: [],
     });
@@ -61,7 +61,7 @@ instances:
     sendTypes: [Patient, Patiente, Patient, Organization]
     receiveAdminTypes: [Location]
     schedule: 'every minute'
-    auth: { kind: basic, usernameEnv: U, password: hunter2 }
+    auth: { type: basic, usernameEnv: U, password: hunter2 }
   - id: b
     baseUrl: http://127.0.0.1:8092/
     sendTypes: [Basic]

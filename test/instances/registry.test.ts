@@ -9,7 +9,7 @@ const initial = `# top comment survives
 version: 1
 global:
   baseUrl: http://127.0.0.1:8090/
-  auth: { kind: basic, usernameEnv: G_USER, passwordEnv: G_PASS } # global auth
+  auth: { type: basic, usernameEnv: G_USER, passwordEnv: G_PASS } # global auth
 instances:
   # the first clinic
   - id: local-a
@@ -42,7 +42,7 @@ describe('instance registry', () => {
       id: 'local-b',
       baseUrl: 'http://127.0.0.1:8092',
       sendTypes: ['Patient', 'Observation'],
-      auth: { kind: 'bearer', tokenEnv: 'LOCAL_B_TOKEN' },
+      auth: { type: 'bearer', tokenEnv: 'LOCAL_B_TOKEN' },
     });
     expect(rec).toMatchObject({ id: 'local-b', baseUrl: 'http://127.0.0.1:8092/', enabled: true });
     const text = await readFile(file, 'utf8');
@@ -63,7 +63,7 @@ describe('instance registry', () => {
       id: 'c',
       baseUrl: 'http://x/',
       sendTypes: ['Patient'],
-      auth: { kind: 'basic', usernameEnv: 'U', passwordEnv: 'P', password: 's3cret-value' },
+      auth: { type: 'basic', usernameEnv: 'U', passwordEnv: 'P', password: 's3cret-value' },
     });
     await expect(bad).rejects.toMatchObject({ code: 'SYNC_ERR_INSTANCE_INVALID' });
     const err = await bad.catch((e: unknown) => e);

@@ -124,3 +124,5 @@ export const SINK_ERR_REJECTED = defineError(
 export const SINK_ERR_BAD_RESPONSE = defineError('SINK_ERR_BAD_RESPONSE', 'Unexpected answer from %s: %s', 502, true);
 /** A request to the server failed in a way that is neither retryable nor a rejection. */
 export const SINK_ERR_REQUEST = defineError('SINK_ERR_REQUEST', 'Request %s %s failed with HTTP %s', 502, false);
+/** The server answered 5xx or 429 to a read or search. */
+export const SINK_ERR_SERVER = defineError('SINK_ERR_SERVER', 'FHIR server answered HTTP %s to %s %s', 503, true);

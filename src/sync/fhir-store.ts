@@ -1,0 +1,126 @@
+/**
+ * The FHIR operations the engine needs from one server (transaction, read, search, create),
+ * over the shared MedplumClient factory (src/shared/fhir-client.ts: auth from environment
+ * references, no client retries, timeouts as typed retryable errors).
+ *
+ * MedplumClient throws on HTTP >= 400 with the outcome but without the status, and the
+ * writer must tell 412 (cursor conflict) from other 4xx (quarantine) from 5xx/429 (retry).
+ * So the fetch handed to the client records each response's status in an AsyncLocalStorage
+ * slot owned by the calling operation: concurrency-safe and nothing extra on the wire.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { MedplumClient } from '@medplum/core';
+import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
+import { createFhirClient } from '../shared/fhir-client.ts';
+import type { FetchFn, FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
+import { AppError, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
+
+/** An HTTP answer: status and parsed body. */
+export interface FhirAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** One FHIR server as the engine uses it. */
+export interface FhirStore {
+  /** FHIR base URL (no credentials), for logs and messages. */
+  readonly base: string;
+  /**
+   * POSTs a transaction (or batch) bundle.
+   * @returns status and body for any HTTP answer; throws only for network errors and timeouts
+   *   (retryable AppErrors) or an abort.
+   */
+  transaction(bundle: Bundle, signal?: AbortSignal): Promise<FhirAnswer>;
+  /** Reads one resource; undefined when 404/410. */
+  read(type: string, id: string, signal?: AbortSignal): Promise<Resource | undefined>;
+  /** Every match of a search, following `next` links. */
+  searchAll(type: string, query: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<Resource[]>;
+  /** POSTs a new resource (AuditEvent); returns its id. */
+  create(resource: Resource, signal?: AbortSignal): Promise<string | undefined>;
+}
+
+interface Slot {
+  status?: number;
+}
+
+/**
+ * Builds a store over a configured server.
+ * @param conn - connection (base URL, FHIR path, auth by env reference, timeout).
+ * @param opts - injected fetch/env/clock for the client.
+ * @returns the store.
+ */
+export function createFhirStore(conn: FhirConnection, opts: FhirClientOptions = {}): FhirStore {
+  const als = new AsyncLocalStorage<Slot>();
+  const inner: FetchFn | undefined = opts.fetch;
+  const recording: FetchFn = async (url, init) => {
+    const res = await (inner ?? ((u: string, i?: RequestInit) => globalThis.fetch(u, i)))(url, init);
+    const slot = als.getStore();
+    if (slot !== undefined) {
+      slot.status = res.status;
+    }
+    return res;
+  };
+  const client = createFhirClient(conn, { ...opts, fetch: recording });
+  return storeOverClient(client, als);
+}
+
+function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>): FhirStore {
+  const base = client.fhirUrl().toString();
+  /** Runs one client call and returns the HTTP status with the body or the error's outcome. */
+  const call = async (fn: () => Promise<unknown>): Promise<FhirAnswer> => {
+    const slot: Slot = {};
+    try {
+      const body = await als.run(slot, fn);
+      return { status: slot.status ?? 200, body };
+    } catch (err) {
+      if (slot.status === undefined || err instanceof AppError || (err as { name?: string }).name === 'AbortError') {
+        throw err; // no HTTP answer: network error, timeout, abort
+      }
+      return { status: slot.status, body: (err as { outcome?: unknown }).outcome };
+    }
+  };
+  const failed = (method: string, path: string, status: number): AppError =>
+    status === 429 || status >= 500
+      ? SINK_ERR_SERVER.create(status, method, path)
+      : SINK_ERR_REQUEST.create(method, path, status);
+  return {
+    base,
+    transaction: (bundle, signal) => call(() => client.executeBatch(bundle, { signal })),
+    read: async (type, id, signal) => {
+      const ans = await call(() => client.readResource(type as ResourceType, id, { signal }));
+      if (ans.status === 404 || ans.status === 410) {
+        return undefined;
+      }
+      if (ans.status >= 400) {
+        throw failed('GET', `${type}/{id}`, ans.status);
+      }
+      return ans.body as Resource;
+    },
+    searchAll: async (type, query, signal) => {
+      const out: Resource[] = [];
+      let url: string | undefined = client.fhirSearchUrl(type as ResourceType, { ...query }).toString();
+      for (let page = 0; url !== undefined && page < 10_000; page++) {
+        const target: string = url;
+        const ans = await call(() => client.get(target, { signal }));
+        if (ans.status >= 400) {
+          throw failed('GET', `${type}?…`, ans.status);
+        }
+        const bundle = ans.body as Bundle;
+        out.push(
+          ...(bundle.entry ?? [])
+            .filter((e) => e.search?.mode !== 'include')
+            .flatMap((e) => (e.resource === undefined ? [] : [e.resource])),
+        );
+        url = bundle.link?.find((l) => l.relation === 'next')?.url;
+      }
+      return out;
+    },
+    create: async (resource, signal) => {
+      const ans = await call(() => client.createResource(resource, { signal }));
+      if (ans.status >= 400) {
+        throw failed('POST', resource.resourceType, ans.status);
+      }
+      return (ans.body as Resource | undefined)?.id;
+    },
+  };
+}
