@@ -20,7 +20,7 @@
  */
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Anonymizer } from '../anonymizer/types.ts';
-import type { ChangeFeed } from '../changes/types.ts';
+import type { ChangeFeed } from '../changes/index.ts';
 import type { GlobalServer, LocalInstance } from '../instances/index.ts';
 import type { FhirStore } from './fhir-store.ts';
 import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG, SYNC_SYSTEM, hasTag } from './marks.ts';

@@ -1,7 +1,7 @@
 /**
  * Turning one page of changes into write ops for the target (no writes here; reads only):
  *
- * 1. last change per identity (a deletion followed by a resurrection is the resource);
+ * 1. latest change per identity (a deletion followed by a resurrection is the resource);
  * 2. resources the other side owns are skipped (`channel.skip`, the echo rule);
  * 3. the batch is transformed (de-identified forward); failures become quarantine records;
  * 4. references are carried per `channel.plan` (link / keep global id / mask / drop);
@@ -14,8 +14,9 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { SYNC_ERR_CHANGE_INVALID } from '../shared/errors/index.ts';
-import type { Change, ResourceChange } from '../changes/types.ts';
-import { keyOf, lastPerIdentity } from './bundle.ts';
+import { latestPerResource } from '../changes/index.ts';
+import type { Change, ResourceChange } from '../changes/index.ts';
+import { keyOf } from './bundle.ts';
 import type { DeleteOp, PutOp, WriteOp } from './bundle.ts';
 import type { Channel, RefPlan } from './channel.ts';
 import { lazyIdSets } from './channel.ts';
@@ -100,9 +101,7 @@ export async function preparePage(
 ): Promise<PreparedPage> {
   const counts: PrepareCounts = { resources: 0, deletes: 0, dependencies: 0, skipped: 0, masked: 0, dropped: 0 };
   const quarantined: QuarantineRecord[] = [];
-  const latest = lastPerIdentity(changes.map((c) => ({ type: checkChange(c).resourceType, id: c.id, change: c }))).map(
-    (x) => x.change,
-  );
+  const latest = latestPerResource(changes.map(checkChange));
   const resources = latest.filter((c): c is ResourceChange => c.kind === 'resource');
   const kept = resources.filter((c) => !channel.skip(c.resource));
   counts.skipped = resources.length - kept.length;

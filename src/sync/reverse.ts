@@ -12,7 +12,7 @@
  * edit of a global-owned Organization is never sent up, and the next change on the global
  * overwrites it. Re-sending an unchanged copy creates no new version (identical PUT).
  */
-import type { ChangeFeed } from '../changes/types.ts';
+import type { ChangeFeed } from '../changes/index.ts';
 import type { GlobalServer, LocalInstance } from '../instances/index.ts';
 import type { Channel } from './channel.ts';
 import type { FhirStore } from './fhir-store.ts';

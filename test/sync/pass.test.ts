@@ -1,0 +1,329 @@
+import type { Basic, Observation, Patient, Resource } from '@medplum/fhirtypes';
+import pino from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { parseInstances } from '../../src/instances/index.ts';
+import type { InstancesConfig } from '../../src/instances/index.ts';
+import { forwardChannel } from '../../src/sync/channel.ts';
+import { DATA_ABSENT_REASON } from '../../src/sync/references.ts';
+import { runPass } from '../../src/sync/pass.ts';
+import type { PassDeps } from '../../src/sync/pass.ts';
+import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG } from '../../src/sync/marks.ts';
+import { plainCodec, sealingCodec } from '../../src/sync/seal.ts';
+import { cursorId, parseCursor, parseQuarantine, quarantineId } from '../../src/sync/state.ts';
+import { arrayFeed, changed, deleted, fakeAnonymizer, fakePseudo, fakeStore } from './fakes.ts';
+import type { FakeStore } from './fakes.ts';
+import type { Change } from '../../src/changes/index.ts';
+import type { CursorCodec } from '../../src/sync/seal.ts';
+
+const yaml = (extra = ''): string => `version: 1
+global:
+  baseUrl: http://global/
+  bundleSize: 10
+instances:
+  - id: a
+    baseUrl: http://local-a/
+    sendTypes: [Patient, Observation]
+    receiveAdminTypes: [Organization]
+    feed: { kind: fhir-history, pageSize: 3 }
+${extra}`;
+
+let config: InstancesConfig;
+let global: FakeStore;
+let local: FakeStore;
+let changes: Change[];
+let codec: CursorCodec;
+
+const P = (id: string, family = 'Doe'): Patient => ({
+  resourceType: 'Patient',
+  id,
+  name: [{ family }],
+  gender: 'female',
+});
+const O = (id: string, patient: string, extra: Partial<Observation> = {}): Observation => ({
+  resourceType: 'Observation',
+  id,
+  status: 'final',
+  code: { text: 'bp' },
+  subject: { reference: `Patient/${patient}`, display: 'Jane Doe' },
+  performer: [{ reference: 'Practitioner/dr1', display: 'Dr Who' }],
+  ...extra,
+});
+const ps = (type: string, id: string): string => fakePseudo('a', type, id);
+
+function deps(overrides: Partial<PassDeps> = {}): PassDeps {
+  return {
+    openChannel: (req) => {
+      const instance = config.instances.find((i) => i.id === req.instanceId)!;
+      return Promise.resolve(
+        forwardChannel({
+          instance,
+          global: config.global,
+          resourceType: req.resourceType,
+          feed: arrayFeed(changes, 3),
+          anonymizer: fakeAnonymizer(['Organization']),
+          local,
+          globalStore: global,
+          codec,
+        }),
+      );
+    },
+    logger: pino({ level: 'silent' }),
+    clock: () => new Date('2026-05-01T10:00:00Z'),
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    sleep: () => Promise.resolve(),
+    random: () => 0.5,
+    ...overrides,
+  };
+}
+
+function seed(...resources: Resource[]): void {
+  for (const r of resources) {
+    local.put(r);
+    changes.push(changed(r));
+  }
+}
+
+function cursorOnGlobal(type: string): string | undefined {
+  const basic = global.get(`Basic/${cursorId('forward', 'a', type)}`) as Basic | undefined;
+  return basic === undefined ? undefined : parseCursor(basic).cursor;
+}
+
+beforeEach(() => {
+  config = parseInstances(yaml(), { source: 't' }).config;
+  global = fakeStore();
+  local = fakeStore('http://local-a/fhir');
+  changes = [];
+  codec = plainCodec;
+});
+
+describe('runPass (forward)', () => {
+  it('writes de-identified resources to pseudonymous ids with the cursor', async () => {
+    seed(P('p1'), P('p2'));
+    const progress: number[] = [];
+    const summary = await runPass(
+      deps(),
+      { instanceId: 'a', resourceType: 'Patient' },
+      (p) => void progress.push(p.resources),
+    );
+    expect(summary).toMatchObject({
+      resources: 2,
+      deletes: 0,
+      quarantined: 0,
+      pages: 1,
+      drained: true,
+      direction: 'forward',
+    });
+    expect(progress).toEqual([2]);
+    const g = global.get(`Patient/${ps('Patient', 'p1')}`) as Patient;
+    expect(g.name).toBeUndefined();
+    expect(g.meta?.tag).toContainEqual(FROM_LOCAL_TAG);
+    expect(global.get('Patient/p1')).toBeUndefined();
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 2 });
+    // One transaction for the cursor creation, one for the page (data + cursor together).
+    expect(global.transactions).toBe(2);
+  });
+
+  it('seals the cursor on the global when a sealing codec is used', async () => {
+    codec = sealingCodec(new Uint8Array(32).fill(1), 'k');
+    seed(P('p1'));
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(cursorOnGlobal('Patient')).toMatch(/^s1\.k\./);
+    expect(s.cursorAfter).toBe(cursorOnGlobal('Patient'));
+    seed(P('p2'));
+    expect((await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).resources).toBe(1);
+  });
+
+  it('carries references: synced types linked, unsynced masked, global-owned admin kept', async () => {
+    local.put({ resourceType: 'Organization', id: 'g-org', meta: { tag: [{ ...FROM_GLOBAL_TAG }] }, name: 'HQ' });
+    global.put({ resourceType: 'Organization', id: 'g-org', name: 'HQ' });
+    local.put({ resourceType: 'Organization', id: 'own-org', name: 'Local clinic' });
+    seed(P('p1'));
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    seed(
+      O('o1', 'p1', {
+        performer: [
+          { reference: 'Practitioner/dr1' },
+          { reference: 'Organization/g-org' },
+          { reference: 'Organization/own-org' },
+        ],
+      }),
+    );
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Observation' });
+    expect(s).toMatchObject({ resources: 1, masked: 2, dependencies: 0 });
+    const o = global.get(`Observation/${ps('Observation', 'o1')}`) as Observation;
+    expect(o.subject).toEqual({ reference: `Patient/${ps('Patient', 'p1')}` });
+    expect(o.performer).toEqual([
+      { type: 'Practitioner', extension: [{ url: DATA_ABSENT_REASON, valueCode: 'masked' }] },
+      { reference: 'Organization/g-org' },
+      { type: 'Organization', extension: [{ url: DATA_ABSENT_REASON, valueCode: 'masked' }] },
+    ]);
+  });
+
+  it('drops unsynced references when configured', async () => {
+    config = parseInstances(
+      yaml().replace(
+        'receiveAdminTypes: [Organization]',
+        'receiveAdminTypes: [Organization]\n    references: { unsynced: drop }',
+      ),
+      { source: 't' },
+    ).config;
+    seed(P('p1'), O('o1', 'p1'));
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Observation' });
+    expect((global.get(`Observation/${ps('Observation', 'o1')}`) as Observation).performer).toBeUndefined();
+  });
+
+  it('writes a referenced resource the global lacks in the same bundle, before its dependents', async () => {
+    seed(O('o1', 'p9'));
+    local.put(P('p9'));
+    let firstBundle: string[] = [];
+    global.onTransaction = (b) => {
+      if (firstBundle.length === 0 && (b.entry?.length ?? 0) > 1) {
+        firstBundle = b.entry!.map((e) => e.request!.url);
+      }
+    };
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Observation' });
+    expect(s).toMatchObject({ resources: 1, dependencies: 1 });
+    expect(firstBundle[0]).toBe(`Patient/${ps('Patient', 'p9')}`);
+    expect(firstBundle[1]).toBe(`Observation/${ps('Observation', 'o1')}`);
+    expect(global.get(`Patient/${ps('Patient', 'p9')}`)).toBeDefined();
+  });
+
+  it('propagates updates, deletions and resurrections, latest change per identity', async () => {
+    seed(P('p1'), P('p2'), P('p3'));
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    const p1 = `Patient/${ps('Patient', 'p1')}`;
+    const p2 = `Patient/${ps('Patient', 'p2')}`;
+    changes.push(deleted('Patient', 'p3'), changed(P('p3')));
+    seed({ ...P('p1'), gender: 'male' });
+    changes.push(deleted('Patient', 'p2'));
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(s).toMatchObject({ resources: 2, deletes: 1 });
+    expect((global.get(p1) as Patient).gender).toBe('male');
+    expect(global.get(p2)).toBeUndefined();
+    expect(global.get(`Patient/${ps('Patient', 'p3')}`)).toBeDefined();
+    // p3: deleted then resurrected in one page → one PUT with identical content → no new version
+    expect(global.versions(`Patient/${ps('Patient', 'p3')}`)).toBe(1);
+  });
+
+  it('skips resources the global owns (no echo)', async () => {
+    config = parseInstances(
+      yaml().replace(
+        'sendTypes: [Patient, Observation]',
+        'sendTypes: [Patient, Observation, Organization]\n    references: { localOnlyAdmin: send }',
+      ),
+      { source: 't' },
+    ).config;
+    local.put({ resourceType: 'Organization', id: 'g', meta: { tag: [{ ...FROM_GLOBAL_TAG }] }, name: 'HQ' });
+    changes.push(changed(local.get('Organization/g')!));
+    seed({ resourceType: 'Organization', id: 'mine', name: 'Clinic' });
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Organization' });
+    expect(s).toMatchObject({ resources: 1, skipped: 1 });
+    expect(global.get(`Organization/${ps('Organization', 'mine')}`) ?? global.get('Organization/mine')).toBeDefined();
+    expect(global.get('Organization/g')).toBeUndefined();
+  });
+
+  it('quarantines what fails de-identification, its dependents, and goes on', async () => {
+    seed(P('ok'), { ...P('bad'), language: 'fail' });
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(s).toMatchObject({ resources: 1, quarantined: 1 });
+    const q = parseQuarantine(
+      global.get(`Basic/${quarantineId('forward', 'a', 'Patient', ps('Patient', 'bad'))}`) as Basic,
+    );
+    expect(q).toMatchObject({
+      instanceId: 'a',
+      resourceType: 'Patient',
+      targetId: ps('Patient', 'bad'),
+      reasonCode: 'DEID_ERR_TEST',
+      rulesVersion: 'rules-test',
+      op: 'upsert',
+    });
+    expect(
+      JSON.stringify(global.get(`Basic/${quarantineId('forward', 'a', 'Patient', ps('Patient', 'bad'))}`)),
+    ).not.toContain('Doe');
+    seed(O('o-bad', 'bad'), O('o-ok', 'ok'));
+    const s2 = await runPass(deps(), { instanceId: 'a', resourceType: 'Observation' });
+    expect(s2).toMatchObject({ resources: 1, quarantined: 2 });
+    expect(
+      parseQuarantine(
+        global.get(`Basic/${quarantineId('forward', 'a', 'Observation', ps('Observation', 'o-bad'))}`) as Basic,
+      )?.reasonCode,
+    ).toBe('SYNC_ERR_DEPENDENCY_QUARANTINED');
+    // A fixed resource goes through and its quarantine record is deleted in the same bundle.
+    seed(P('bad'));
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(global.get(`Basic/${quarantineId('forward', 'a', 'Patient', ps('Patient', 'bad'))}`)).toBeUndefined();
+    expect(global.get(`Patient/${ps('Patient', 'bad')}`)).toBeDefined();
+  });
+
+  it('isolates what the server refuses (4xx) by bisecting, quarantines it, writes the rest', async () => {
+    seed(...['a1', 'a2', 'a3', 'a4', 'a5'].map((id) => P(id)));
+    global.refuse.add(ps('Patient', 'a4'));
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(s).toMatchObject({ resources: 4, quarantined: 1 });
+    for (const id of ['a1', 'a2', 'a3', 'a5']) {
+      expect(global.get(`Patient/${ps('Patient', id)}`)).toBeDefined();
+    }
+    const q = parseQuarantine(
+      global.get(`Basic/${quarantineId('forward', 'a', 'Patient', ps('Patient', 'a4'))}`) as Basic,
+    );
+    expect(q).toMatchObject({ reasonCode: 'HAPI-1234', detail: 'HTTP 422 processing,HAPI-1234' });
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 5 });
+  });
+
+  it('retries 5xx and network errors without moving the cursor, then completes', async () => {
+    seed(P('p1'), P('p2'), P('p3'), P('p4'));
+    global.failures.push('503', 'network');
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(s.resources).toBe(4);
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 4 });
+  });
+
+  it('fails retryably after the last attempt; a rerun ends with exactly the expected set', async () => {
+    seed(P('p1'), P('p2'), P('p3'), P('p4'), P('p5'));
+    let n = 0;
+    global.onTransaction = () => {
+      n++;
+      if (n === 3) {
+        global.failures.push('503', '503', '503');
+      }
+    };
+    await expect(runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).rejects.toMatchObject({
+      code: 'SINK_ERR_UNAVAILABLE',
+      retryable: true,
+    });
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 3 });
+    global.onTransaction = undefined;
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    for (const id of ['p1', 'p2', 'p3', 'p4', 'p5']) {
+      expect(global.versions(`Patient/${ps('Patient', id)}`)).toBe(1);
+    }
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 5 });
+  });
+
+  it('accepts its own commit when the answer was lost (412 after a retry)', async () => {
+    seed(P('p1'));
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    seed(P('p2'));
+    global.failures.push('commit-then-503');
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(s.resources).toBe(1);
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 2 });
+  });
+
+  it('refuses to commit over a cursor moved by another pass', async () => {
+    seed(P('p1'));
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    seed(P('p2'));
+    global.onTransaction = (b) => {
+      if (b.entry?.some((e) => e.request?.url === 'Patient/' + ps('Patient', 'p2'))) {
+        global.onTransaction = undefined;
+        const key = `Basic/${cursorId('forward', 'a', 'Patient')}`;
+        global.put({ ...global.get(key)! });
+      }
+    };
+    await expect(runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).rejects.toMatchObject({
+      code: 'SYNC_ERR_CURSOR_CONFLICT',
+    });
+  });
+});
