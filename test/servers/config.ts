@@ -38,6 +38,8 @@ export interface ServersConfig {
   readonly keepData: boolean;
   /** How long to wait for /fhir/metadata after launch. @defaultValue 300 s */
   readonly startTimeoutMs: number;
+  /** Extra JVM options, appended after the defaults so they win (FHIR_SERVER_JVM_OPTS). */
+  readonly extraJvmOptions: readonly string[];
   readonly javaBin: string;
   readonly mavenBin: string;
 }
@@ -87,6 +89,7 @@ export function loadServersConfig(env: NodeJS.ProcessEnv = process.env): Servers
     heap,
     keepData: env.FHIR_KEEP_DATA === '1' || env.FHIR_KEEP_DATA === 'true',
     startTimeoutMs: timeoutS * 1000,
+    extraJvmOptions: Object.freeze((env.FHIR_SERVER_JVM_OPTS ?? '').split(/\s+/).filter((o) => o !== '')),
     javaBin: env.JAVA ?? 'java',
     mavenBin: env.MVN ?? 'mvn',
   });

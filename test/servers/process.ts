@@ -48,9 +48,12 @@ export async function launchServer(spec: ServerSpec, config: ServersConfig): Pro
 function javaArgs(spec: ServerSpec, config: ServersConfig, argFile: string): string[] {
   return [
     `-Xmx${config.heap}`,
-    // Fewer GC threads and less native memory: three servers share two cores.
+    // Three servers share two cores: one GC thread each, and only the C1 JIT, which halves
+    // the CPU spent starting up (measured ~77 s -> ~40 s per server) at some cost in peak speed.
     '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
     '-XX:ReservedCodeCacheSize=128m',
+    ...config.extraJvmOptions,
     `@${argFile}`,
     MAIN_CLASS,
     `--port=${spec.port}`,

@@ -8,6 +8,7 @@ import type { ServerName, ServerSpec, ServersConfig } from './config.ts';
 import { answersMetadata } from './health.ts';
 import { needsBuild, runMavenBuild } from './maven.ts';
 import { isServerProcess, launchServer, readPidRecord, sleep, stopProcess } from './process.ts';
+import { markStartedByTests, releaseLease, startedByTests, takeLease, withStartLock } from './coordination.ts';
 
 /** Base URLs of the running servers, as tests see them. */
 export interface FhirServerUrls {
@@ -16,6 +17,10 @@ export interface FhirServerUrls {
   readonly localB: string;
 }
 
+/** Who asks for the servers: decides whether a test run may stop them later. */
+export const Owner = { cli: 'cli', tests: 'tests' } as const;
+export type Owner = (typeof Owner)[keyof typeof Owner];
+
 /** I/O the lifecycle functions use; defaults print to the console. */
 export interface LifecycleOptions {
   readonly config?: ServersConfig;
@@ -23,10 +28,19 @@ export interface LifecycleOptions {
   readonly log?: (line: string) => void;
 }
 
+/** Options of {@link startServers}. */
+export interface StartOptions extends LifecycleOptions {
+  /**
+   * `cli`: the servers stay up until `servers:stop`. `tests`: servers launched now are stopped
+   * by the last test run to finish. @defaultValue 'cli'
+   */
+  readonly owner?: Owner;
+}
+
 /** Outcome of {@link startServers}. */
 export interface StartResult {
   readonly urls: FhirServerUrls;
-  /** Servers this call launched (the caller owns them); the others were already up. */
+  /** Servers this call launched; the others were already up. */
   readonly started: readonly ServerName[];
   /** Seconds from launch until /metadata answered, per launched server. */
   readonly startSeconds: Readonly<Partial<Record<ServerName, number>>>;
@@ -41,7 +55,7 @@ export interface ServerState {
   readonly answering: boolean;
 }
 
-const PROGRESS_EVERY_MS = 5000;
+const PROGRESS_EVERY_MS = 10_000;
 
 /**
  * The base URLs from the configuration (ports may be overridden by env).
@@ -55,10 +69,28 @@ export function serverUrls(config: ServersConfig = loadServersConfig()): FhirSer
 /**
  * Builds the launcher if needed, then starts every server that does not already answer and
  * waits until all answer GET /fhir/metadata. Databases are wiped first unless keepData.
+ * Only one process starts servers at a time; others wait and then reuse them.
  */
-export async function startServers(options: LifecycleOptions = {}): Promise<StartResult> {
+export async function startServers(options: StartOptions = {}): Promise<StartResult> {
   const config = options.config ?? loadServersConfig();
   const log = options.log ?? console.log;
+  const owner = options.owner ?? Owner.cli;
+  return withStartLock(
+    config.stateDir,
+    async () => {
+      const result = await startMissing(config, log);
+      if (owner === Owner.cli) {
+        await markStartedByTests(config.stateDir, null);
+      } else if (result.started.length > 0) {
+        await markStartedByTests(config.stateDir, result.started);
+      }
+      return result;
+    },
+    (pid) => log(`[servers] waiting for process ${pid}, which is starting the servers…`),
+  );
+}
+
+async function startMissing(config: ServersConfig, log: (line: string) => void): Promise<StartResult> {
   const pending: ServerSpec[] = [];
   for (const spec of config.servers) {
     if (await answersMetadata(spec.baseUrl)) {
@@ -68,57 +100,86 @@ export async function startServers(options: LifecycleOptions = {}): Promise<Star
     }
   }
   if (pending.length > 0 && (await needsBuild(config.hapiDir))) {
-    log('[servers] building the HAPI FHIR launcher with Maven (first time downloads ~300 MB)…');
+    log('[servers] building the HAPI FHIR launcher with Maven (an empty ~/.m2 downloads ~340 MB)…');
     const ms = await runMavenBuild(config.hapiDir, config.mavenBin);
     log(`[servers] build done in ${(ms / 1000).toFixed(0)} s`);
   }
-  const launched = await Promise.all(pending.map((spec) => startOne(spec, config, log)));
-  const startSeconds: Partial<Record<ServerName, number>> = {};
-  launched.forEach((seconds, i) => (startSeconds[pending[i]!.name] = seconds));
+  const startSeconds = await launchAll(pending, config, log);
   return { urls: serverUrls(config), started: pending.map((s) => s.name), startSeconds };
 }
 
-async function startOne(spec: ServerSpec, config: ServersConfig, log: (line: string) => void): Promise<number> {
-  const existing = await readPidRecord(spec);
-  if (existing !== null && (await isServerProcess(existing.pid, spec))) {
-    // Launched earlier but not answering yet (still starting, or hung): replace it.
-    await stopProcess(spec);
+/** Launches the servers side by side; if any fails, stops all of them and reports every failure. */
+async function launchAll(
+  specs: readonly ServerSpec[],
+  config: ServersConfig,
+  log: (line: string) => void,
+): Promise<Partial<Record<ServerName, number>>> {
+  const starting = new Map<ServerName, number>();
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    const parts = [...starting].map(([name, t]) => `${name} ${Math.round((now - t) / 1000)} s`);
+    if (parts.length > 0) {
+      log(`[servers] starting: ${parts.join(', ')}`);
+    }
+  }, PROGRESS_EVERY_MS);
+  try {
+    const results = await Promise.allSettled(specs.map((spec) => startOne(spec, config, log, starting)));
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+    if (failures.length > 0) {
+      await stopServers(
+        specs.map((s) => s.name),
+        { config },
+      );
+      throw new Error(`Test servers failed to start (all stopped):\n${failures.join('\n')}`);
+    }
+    const seconds: Partial<Record<ServerName, number>> = {};
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        seconds[specs[i]!.name] = r.value;
+      }
+    });
+    return seconds;
+  } finally {
+    clearInterval(ticker);
   }
+}
+
+async function startOne(
+  spec: ServerSpec,
+  config: ServersConfig,
+  log: (line: string) => void,
+  starting: Map<ServerName, number>,
+): Promise<number> {
+  // Under the start lock nobody else is starting servers: a recorded JVM that does not answer
+  // is left over from an interrupted start or hung, so it is replaced.
+  await stopProcess(spec);
   if (!config.keepData) {
     await rm(spec.dataDir, { recursive: true, force: true });
   }
   const started = Date.now();
-  const pid = await launchServer(spec, config);
-  log(`[servers] ${spec.name} launched (pid ${pid}, port ${spec.port}, log ${spec.logFile})`);
-  await waitUntilUp(spec, pid, started, config, log);
+  starting.set(spec.name, started);
+  try {
+    const pid = await launchServer(spec, config);
+    log(`[servers] ${spec.name} launched (pid ${pid}, port ${spec.port}, log ${spec.logFile})`);
+    await waitUntilUp(spec, pid, started, config);
+  } finally {
+    starting.delete(spec.name);
+  }
   const seconds = Math.round((Date.now() - started) / 100) / 10;
   log(`[servers] ${spec.name} up at ${spec.baseUrl} after ${seconds} s`);
   return seconds;
 }
 
-async function waitUntilUp(
-  spec: ServerSpec,
-  pid: number,
-  started: number,
-  config: ServersConfig,
-  log: (line: string) => void,
-): Promise<void> {
-  let nextProgress = started + PROGRESS_EVERY_MS;
+async function waitUntilUp(spec: ServerSpec, pid: number, started: number, config: ServersConfig): Promise<void> {
   while (!(await answersMetadata(spec.baseUrl))) {
-    const elapsed = Date.now() - started;
     if (!(await isServerProcess(pid, spec))) {
       throw new Error(`${spec.name} exited during startup; last log lines:\n${await logTail(spec.logFile)}`);
     }
-    if (elapsed > config.startTimeoutMs) {
-      await stopProcess(spec);
+    if (Date.now() - started > config.startTimeoutMs) {
       throw new Error(
-        `${spec.name} did not answer ${spec.baseUrl}/metadata within ${config.startTimeoutMs / 1000} s; ` +
-          `stopped it. Last log lines:\n${await logTail(spec.logFile)}`,
+        `${spec.name} did not answer ${spec.baseUrl}/metadata within ${config.startTimeoutMs / 1000} s. ` +
+          `Last log lines:\n${await logTail(spec.logFile)}`,
       );
-    }
-    if (Date.now() >= nextProgress) {
-      log(`[servers] ${spec.name} starting… ${Math.round(elapsed / 1000)} s`);
-      nextProgress += PROGRESS_EVERY_MS;
     }
     await sleep(1000);
   }
@@ -144,6 +205,9 @@ export async function stopServers(
   const config = options.config ?? loadServersConfig();
   const targets = config.servers.filter((s) => names === undefined || names.includes(s.name));
   const stopped = await Promise.all(targets.map((spec) => stopProcess(spec)));
+  if (names === undefined) {
+    await markStartedByTests(config.stateDir, null);
+  }
   return targets.filter((_, i) => stopped[i]).map((s) => s.name);
 }
 
@@ -163,4 +227,35 @@ export async function serverStatus(options: LifecycleOptions = {}): Promise<Serv
       };
     }),
   );
+}
+
+/**
+ * Start of a test run: registers this process as a user of the servers, then starts the
+ * missing ones (those are stopped again by the last test run to finish).
+ */
+export async function acquireForTests(options: LifecycleOptions = {}): Promise<StartResult> {
+  const config = options.config ?? loadServersConfig();
+  await takeLease(config.stateDir);
+  return startServers({ ...options, config, owner: Owner.tests });
+}
+
+/**
+ * End of a test run: drops its lease; when no other run holds one, stops the servers that
+ * test runs started (servers started with the CLI keep running).
+ * @returns the servers stopped
+ */
+export async function releaseForTests(options: LifecycleOptions = {}): Promise<ServerName[]> {
+  const config = options.config ?? loadServersConfig();
+  // Under the start lock, so a run that is just reusing the servers cannot lose them midway.
+  return withStartLock(config.stateDir, async () => {
+    if ((await releaseLease(config.stateDir)) > 0) {
+      return [];
+    }
+    const names = config.servers.map((s) => s.name);
+    const ours = new Set(await startedByTests(config.stateDir));
+    const toStop = names.filter((n) => ours.has(n));
+    const stopped = toStop.length > 0 ? await stopServers(toStop, { config }) : [];
+    await markStartedByTests(config.stateDir, null);
+    return stopped;
+  });
 }
