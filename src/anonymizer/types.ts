@@ -8,14 +8,23 @@ import type { Resource } from '@medplum/fhirtypes';
 export interface DeidContext {
   /** Registered id of the local instance the resources come from; scopes every pseudonym. */
   readonly instanceId: string;
+  /**
+   * Resources that are not de-identified or returned but whose PHI (names, identifiers,
+   * phones, addresses, birth dates) is scrubbed from the free text of the batch, e.g. the
+   * Patients referred to by a batch of DocumentReferences. Free text of a record whose Patient
+   * is neither in the batch nor here cannot be checked and is removed by `scrub` rules.
+   */
+  readonly related?: readonly Resource[];
 }
 
 /** What fired where: counts and element paths, never values. */
 export interface DeidReport {
   /** `ruleName` -> number of elements it decided. */
   readonly rules: Readonly<Record<string, number>>;
-  /** `ResourceType.path` -> method applied. */
+  /** `ResourceType.path` -> method applied (comma-separated when several rules fired there). */
   readonly paths: Readonly<Record<string, string>>;
+  /** Error code -> number of resources that failed with it. */
+  readonly failed?: Readonly<Record<string, number>>;
 }
 
 export type DeidOutcome =

@@ -9,3 +9,5 @@ export * from './define.ts';
 export * from './sync.ts';
 export * from './api.ts';
 export * from './feed.ts';
+export * from './config.ts';
+export * from './deid.ts';

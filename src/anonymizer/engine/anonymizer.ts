@@ -1,0 +1,206 @@
+/**
+ * `createAnonymizer`: binds compiled rules and a key into an Anonymizer. The plan graph is
+ * built once per anonymizer (lazily per resource type) and reused by every batch; a batch only
+ * adds what is specific to it (Bundle fullUrls, the PHI dictionary for free text, the
+ * Questionnaires it carries). The function is pure: no I/O, no clock, no randomness.
+ */
+import type { Questionnaire, QuestionnaireItem, Resource } from '@medplum/fhirtypes';
+import { AppError, DEID_ERR_INTERNAL } from '../../shared/errors/index.ts';
+import { fhirSchema } from '../fhir/schema.ts';
+import { createPlanGraph } from '../plan/graph.ts';
+import { buildPredicates } from '../plan/predicates.ts';
+import { PROCESSORS } from '../processors/registry.ts';
+import type { ProcessorRegistry } from '../processors/registry.ts';
+import type { CompiledRules } from '../rules/types.ts';
+import type { Anonymizer, DeidContext, DeidOutcome, DeidReport } from '../types.ts';
+import { collectPhi } from './free-text.ts';
+import { makeKey } from './key.ts';
+import type { DeidKey } from './key.ts';
+import { createMarker } from './mark.ts';
+import { createPseudonymizer } from './pseudonym.ts';
+import { patientKey, pseudonymousId } from './references.ts';
+import type { EntryTarget, ReferenceEnv } from './references.ts';
+import { ReportBuilder } from './report.ts';
+import type { BatchEnv } from './scope.ts';
+import { Walker } from './walk.ts';
+import type { RuntimeRule } from './walk.ts';
+
+/** Options of createAnonymizer. */
+export interface AnonymizerOptions {
+  /** Rules from loadRules / loadRulesFile. */
+  readonly rules: CompiledRules;
+  /** The HMAC key (keyFromEnv). */
+  readonly key: DeidKey;
+  /** Questionnaires whose item codes `itemCode` selectors match (those in a batch are used too). */
+  readonly questionnaires?: readonly Questionnaire[];
+  /** Processor registry. @defaultValue the built-in methods */
+  readonly registry?: ProcessorRegistry;
+}
+
+/** Item codes by questionnaire canonical (with and without `|version`) and linkId. */
+type QuestionnaireIndex = Map<string, Map<string, Set<string>>>;
+
+/**
+ * Creates an anonymizer.
+ * @param options - rules, key, questionnaires.
+ * @returns the anonymizer.
+ * @throws AppError DEID_ERR_KEY_INVALID for a key that is too short or badly named.
+ */
+export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
+  const key = makeKey(options.key.id, options.key.secret);
+  const rules = options.rules;
+  const registry = options.registry ?? PROCESSORS;
+  const schema = fhirSchema();
+  const hmac = createPseudonymizer(key.secret);
+  const graph = createPlanGraph(rules, schema, buildPredicates(rules.rules));
+  const runtime: RuntimeRule[] = [];
+  for (const r of rules.rules) {
+    const processor = registry.require(r.method);
+    runtime[r.index] = { rule: r, processor, options: r.options, subtree: processor.scope === 'subtree' };
+  }
+  const scrubs = rules.rules.some((r) => r.method === 'scrub');
+  const exemptTypes = new Set(rules.settings.references.exemptTypes);
+  const baseQuestionnaires = indexQuestionnaires(options.questionnaires ?? []);
+  const mark = createMarker(rules.settings, rules.version, key.id);
+
+  const refsFor = (instanceId: string, fullUrls: ReadonlyMap<string, EntryTarget>): ReferenceEnv => ({
+    instanceId,
+    hmac,
+    exemptTypes,
+    fullUrls,
+    isResourceType: (t) => schema.isResourceType(t),
+  });
+
+  const deidentify = (resources: readonly Resource[], context: DeidContext): { outcomes: DeidOutcome[]; report: DeidReport } => {
+    if (typeof context.instanceId !== 'string' || context.instanceId === '') {
+      throw DEID_ERR_INTERNAL.create('context.instanceId');
+    }
+    const all = [...resources, ...(context.related ?? [])];
+    const refs = refsFor(context.instanceId, collectFullUrls(all));
+    const batch: BatchEnv = {
+      refs,
+      settings: rules.settings,
+      schema,
+      dictionary: scrubs ? collectPhi(all, rules.settings.freeText.minTermLength) : undefined,
+      knownPatients: knownPatients(all, refs),
+    };
+    const questionnaires = withBatchQuestionnaires(baseQuestionnaires, all);
+    const report = new ReportBuilder();
+    const walker = new Walker({
+      graph,
+      rules: runtime,
+      batch,
+      sink: report,
+      mark,
+      itemCodes: (q, linkId) => (q === undefined ? undefined : questionnaires.get(q)?.get(linkId)),
+    });
+    const outcomes = resources.map((r): DeidOutcome => {
+      const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
+      try {
+        const out = walker.top(r);
+        report.commit();
+        return { ok: true, sourceType, resource: out as unknown as Resource };
+      } catch (err) {
+        const code = err instanceof AppError && err.code.startsWith('DEID_ERR_') ? err.code : DEID_ERR_INTERNAL.code;
+        const location = err instanceof AppError && typeof err.details.location === 'string' ? err.details.location : walker.location();
+        report.discard(code);
+        const id = typeof r?.id === 'string' && schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
+        return { ok: false, sourceType, pseudonymousId: id, code, location };
+      }
+    });
+    return { outcomes, report: report.build() };
+  };
+
+  return Object.freeze({
+    rulesVersion: rules.version,
+    keyId: key.id,
+    deidentify,
+    pseudonymousId: (instanceId: string, resourceType: string, id: string): string => pseudonymousId(refsFor(instanceId, new Map()), resourceType, id),
+  });
+}
+
+/** fullUrl -> (type, id) of every Bundle entry in the input, nested bundles included. */
+function collectFullUrls(resources: readonly unknown[]): Map<string, EntryTarget> {
+  const out = new Map<string, EntryTarget>();
+  const visit = (r: unknown): void => {
+    const entries = (r as { resourceType?: unknown; entry?: unknown } | null)?.resourceType === 'Bundle' ? (r as { entry?: unknown }).entry : undefined;
+    if (!Array.isArray(entries)) {
+      return;
+    }
+    for (const e of entries as { fullUrl?: unknown; resource?: { resourceType?: unknown; id?: unknown } }[]) {
+      const res = e?.resource;
+      if (typeof e?.fullUrl === 'string' && typeof res?.resourceType === 'string') {
+        out.set(e.fullUrl, typeof res.id === 'string' ? { type: res.resourceType, id: res.id } : { type: res.resourceType });
+      }
+      visit(res);
+    }
+  };
+  resources.forEach(visit);
+  return out;
+}
+
+/** Patient keys of the Patients the input (and related resources) carry, in bundles too. */
+function knownPatients(resources: readonly unknown[], refs: ReferenceEnv): Set<string> {
+  const out = new Set<string>();
+  const visit = (r: unknown): void => {
+    const res = r as { resourceType?: unknown; id?: unknown; entry?: unknown } | null;
+    if (res?.resourceType === 'Patient' && typeof res.id === 'string') {
+      out.add(patientKey(refs, res.id));
+    }
+    if (res?.resourceType === 'Bundle' && Array.isArray(res.entry)) {
+      (res.entry as { resource?: unknown }[]).forEach((e) => visit(e?.resource));
+    }
+  };
+  resources.forEach(visit);
+  return out;
+}
+
+function indexQuestionnaires(list: readonly unknown[]): QuestionnaireIndex {
+  const index: QuestionnaireIndex = new Map();
+  for (const q of list as Questionnaire[]) {
+    if (q?.resourceType !== 'Questionnaire' || typeof q.url !== 'string') {
+      continue;
+    }
+    const items = new Map<string, Set<string>>();
+    const visit = (item: QuestionnaireItem): void => {
+      const codes = new Set<string>();
+      for (const c of item.code ?? []) {
+        if (typeof c.code === 'string') {
+          codes.add(`${c.system ?? ''}|${c.code}`);
+          codes.add(`*|${c.code}`);
+        }
+      }
+      if (codes.size > 0 && typeof item.linkId === 'string') {
+        items.set(item.linkId, codes);
+      }
+      (item.item ?? []).forEach(visit);
+    };
+    (q.item ?? []).forEach(visit);
+    index.set(q.version ? `${q.url}|${q.version}` : q.url, items);
+    if (!index.has(q.url)) {
+      index.set(q.url, items);
+    }
+  }
+  return index;
+}
+
+function withBatchQuestionnaires(base: QuestionnaireIndex, resources: readonly unknown[]): QuestionnaireIndex {
+  const found: unknown[] = [];
+  const visit = (r: unknown): void => {
+    const res = r as { resourceType?: unknown; entry?: unknown } | null;
+    if (res?.resourceType === 'Questionnaire') {
+      found.push(res);
+    } else if (res?.resourceType === 'Bundle' && Array.isArray(res.entry)) {
+      (res.entry as { resource?: unknown }[]).forEach((e) => visit(e?.resource));
+    }
+  };
+  resources.forEach(visit);
+  if (found.length === 0) {
+    return base;
+  }
+  const merged = new Map(base);
+  for (const [k, v] of indexQuestionnaires(found)) {
+    merged.set(k, v);
+  }
+  return merged;
+}

@@ -1,0 +1,84 @@
+/**
+ * Keyed pseudonyms: HMAC-SHA256 with the configured secret, shaped as a UUID so that every
+ * FHIR server accepts it as an `id` and inside `urn:uuid:` (RFC 9562 version 8, "custom",
+ * lowercase 8-4-4-4-12). The HMAC input always starts with the source instance id, so
+ * `Patient/1` of two clinics never collide and cannot be linked without the key.
+ *
+ * HMAC is computed from precomputed inner/outer pad states (hash `copy()`), which is several
+ * times faster than `createHmac` per value, and results are memoised in a bounded map since
+ * the same patient and encounter references recur across a batch.
+ */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+
+/** Cache entries before the memo is dropped and refilled (bounds memory, keeps output exact). */
+const MEMO_LIMIT = 200_000;
+
+/** Keyed HMAC helpers bound to one secret. */
+export interface Pseudonymizer {
+  /** HMAC-SHA256 of `message` as a v8 UUID. */
+  uuid(message: string): string;
+  /** The first 32 bits of HMAC-SHA256 of `message`, unsigned. */
+  uint32(message: string): number;
+  /** A short non-secret fingerprint of the key (for a derived key id). */
+  fingerprint(): string;
+}
+
+/**
+ * Binds HMAC helpers to a secret.
+ * @param secret - the key bytes (at least 32).
+ * @returns the helpers; the secret is not retained in readable form beyond the pad states.
+ */
+export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
+  let key = Buffer.from(secret);
+  if (key.length > 64) {
+    key = createHash('sha256').update(key).digest();
+  }
+  const ipad = Buffer.alloc(64, 0x36);
+  const opad = Buffer.alloc(64, 0x5c);
+  for (let i = 0; i < key.length; i++) {
+    ipad[i] = (ipad[i] as number) ^ (key[i] as number);
+    opad[i] = (opad[i] as number) ^ (key[i] as number);
+  }
+  const inner: Hash = createHash('sha256').update(ipad);
+  const outer: Hash = createHash('sha256').update(opad);
+  const hmac = (message: string): Buffer => outer.copy().update(inner.copy().update(message, 'utf8').digest()).digest();
+
+  const memo = new Map<string, string>();
+  return Object.freeze({
+    uuid(message: string): string {
+      let hit = memo.get(message);
+      if (hit === undefined) {
+        hit = toUuid(hmac(message));
+        if (memo.size >= MEMO_LIMIT) {
+          memo.clear();
+        }
+        memo.set(message, hit);
+      }
+      return hit;
+    },
+    uint32(message: string): number {
+      return hmac(message).readUInt32BE(0);
+    },
+    fingerprint(): string {
+      return hmac('fhir-sync:key-fingerprint').subarray(0, 6).toString('hex');
+    },
+  });
+}
+
+/**
+ * Formats 16 bytes of a digest as an RFC 9562 version-8 UUID (lowercase).
+ * @param digest - at least 16 bytes.
+ * @returns `xxxxxxxx-xxxx-8xxx-yxxx-xxxxxxxxxxxx` with y in 8..b.
+ */
+export function toUuid(digest: Uint8Array): string {
+  const b = Buffer.from(digest.subarray(0, 16));
+  b[6] = ((b[6] as number) & 0x0f) | 0x80;
+  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Lowercase UUID shape with the version-8 and RFC variant bits this module writes. */
+export const PSEUDONYM_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+

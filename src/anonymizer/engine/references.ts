@@ -1,0 +1,223 @@
+/**
+ * Consistent rewriting of every way FHIR names a resource: `id`, Reference.reference
+ * (relative, absolute, `urn:uuid:`, `urn:oid:`, conditional `Type?identifier=…`, `#contained`),
+ * Bundle.entry.fullUrl and entry.request.url. All of them go through one function
+ * `pseudonymousId(type, id)` = UUID(HMAC(key, `instance|Type|id`)), so a graph still resolves
+ * after de-identification and across incremental batches.
+ *
+ * Absolute references lose their base URL (it names the clinic's server) and become relative;
+ * history suffixes go (versions differ on the receiving server). Types exempted by the rules
+ * (default Organization, Location: owned by the global server) keep their ids.
+ */
+import type { Pseudonymizer } from './pseudonym.ts';
+
+/** Result of a rewrite: the new value, or why it cannot be rewritten. */
+export type Rewrite = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly reason: string };
+
+/** Where `urn:uuid:` / `urn:oid:` fullUrls of the input point. */
+export interface EntryTarget {
+  readonly type: string;
+  readonly id?: string;
+}
+
+/** Everything the rewriting depends on. */
+export interface ReferenceEnv {
+  readonly instanceId: string;
+  readonly hmac: Pseudonymizer;
+  readonly exemptTypes: ReadonlySet<string>;
+  /** fullUrl of every Bundle entry in the input -> its resource type and id. */
+  readonly fullUrls: ReadonlyMap<string, EntryTarget>;
+  isResourceType(type: string): boolean;
+}
+
+const LITERAL = /^(?:(.+)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
+const CONDITIONAL = /^(?:.*\/)?([A-Z][A-Za-z]+)\?(.*)$/;
+
+/**
+ * The pseudonymous id of a local (type, id); exempt types keep their id.
+ * @param env - rewriting environment.
+ * @param type - resource type.
+ * @param id - local id.
+ * @returns the UUID-shaped pseudonym.
+ */
+export function pseudonymousId(env: ReferenceEnv, type: string, id: string): string {
+  return env.exemptTypes.has(type) ? id : env.hmac.uuid(`${env.instanceId}|${type}|${id}`);
+}
+
+/**
+ * Pseudonym of an identifier value, scoped by instance and identifier system. Conditional
+ * references `Type?identifier=system|value` use the same function, so they still match.
+ * @param env - rewriting environment.
+ * @param system - Identifier.system (may be absent).
+ * @param value - Identifier.value.
+ * @returns UUID-shaped pseudonym.
+ */
+export function identifierPseudonym(env: ReferenceEnv, system: string | undefined, value: string): string {
+  return env.hmac.uuid(`${env.instanceId}|identifier|${system ?? ''}|${value}`);
+}
+
+/**
+ * Pseudonym of a contained resource's local id (used for its `id` and every `#id`).
+ * @param env - rewriting environment.
+ * @param id - contained id.
+ * @returns UUID-shaped pseudonym.
+ */
+export function containedPseudonym(env: ReferenceEnv, id: string): string {
+  return env.hmac.uuid(`${env.instanceId}|contained|${id}`);
+}
+
+function urnPseudonym(env: ReferenceEnv, urn: string): string | undefined {
+  const target = env.fullUrls.get(urn);
+  if (target?.id !== undefined) {
+    return env.exemptTypes.has(target.type) ? undefined : pseudonymousId(env, target.type, target.id);
+  }
+  if (target && env.exemptTypes.has(target.type)) {
+    return undefined;
+  }
+  return env.hmac.uuid(`${env.instanceId}|urn|${urn}`);
+}
+
+/**
+ * Rewrites a Reference.reference.
+ * @param env - rewriting environment.
+ * @param ref - the reference string.
+ * @returns the rewritten reference, or the reason it cannot be rewritten.
+ */
+export function rewriteReference(env: ReferenceEnv, ref: string): Rewrite {
+  if (ref.startsWith('#')) {
+    return ok(ref.length === 1 ? ref : '#' + containedPseudonym(env, ref.slice(1)));
+  }
+  if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
+    const p = urnPseudonym(env, ref);
+    return ok(p === undefined ? ref : 'urn:uuid:' + p);
+  }
+  const literal = LITERAL.exec(ref);
+  if (literal && env.isResourceType(literal[2] as string)) {
+    const type = literal[2] as string;
+    return ok(`${type}/${pseudonymousId(env, type, literal[3] as string)}`);
+  }
+  const conditional = CONDITIONAL.exec(ref);
+  if (conditional && env.isResourceType(conditional[1] as string)) {
+    return rewriteConditional(env, conditional[1] as string, conditional[2] as string);
+  }
+  return { ok: false, reason: 'unrecognised reference form' };
+}
+
+/**
+ * Rewrites `Type?identifier=system|value[&identifier=…]`; any other search parameter could
+ * carry PHI that cannot be pseudonymised consistently, so it is refused.
+ */
+function rewriteConditional(env: ReferenceEnv, type: string, query: string): Rewrite {
+  if (env.exemptTypes.has(type)) {
+    return ok(`${type}?${query}`);
+  }
+  const parts: string[] = [];
+  for (const param of query.split('&')) {
+    const eq = param.indexOf('=');
+    const name = eq < 0 ? param : param.slice(0, eq);
+    if (name !== 'identifier' || eq < 0) {
+      return { ok: false, reason: `conditional reference with parameter other than identifier` };
+    }
+    let token: string;
+    try {
+      token = decodeURIComponent(param.slice(eq + 1));
+    } catch {
+      return { ok: false, reason: 'conditional reference with bad URL encoding' };
+    }
+    const bar = token.indexOf('|');
+    const system = bar < 0 ? undefined : token.slice(0, bar);
+    const value = bar < 0 ? token : token.slice(bar + 1);
+    if (value === '' || token.includes(',')) {
+      return { ok: false, reason: 'conditional reference with empty or multiple identifier values' };
+    }
+    const pseudo = identifierPseudonym(env, system, value);
+    parts.push(`identifier=${system === undefined ? '' : encodeURIComponent(system) + '|'}${pseudo}`);
+  }
+  return ok(`${type}?${parts.join('&')}`);
+}
+
+/**
+ * Rewrites Bundle.entry.fullUrl (always absolute: `urn:uuid:` after rewriting).
+ * @param env - rewriting environment.
+ * @param fullUrl - the entry's fullUrl.
+ * @returns the new fullUrl; undefined to drop it (an exempt type's absolute URL names the site).
+ */
+export function rewriteFullUrl(env: ReferenceEnv, fullUrl: string): Rewrite | undefined {
+  if (fullUrl.startsWith('urn:uuid:') || fullUrl.startsWith('urn:oid:')) {
+    const p = urnPseudonym(env, fullUrl);
+    return ok(p === undefined ? fullUrl : 'urn:uuid:' + p);
+  }
+  const literal = LITERAL.exec(fullUrl);
+  if (literal && env.isResourceType(literal[2] as string)) {
+    const type = literal[2] as string;
+    return env.exemptTypes.has(type) ? undefined : ok('urn:uuid:' + pseudonymousId(env, type, literal[3] as string));
+  }
+  return { ok: false, reason: 'unrecognised fullUrl form' };
+}
+
+/**
+ * Rewrites Bundle.entry.request.url (`Type`, `Type/id`, `Type/id/_history/v`, `Type?identifier=…`)
+ * and entry.response.location.
+ * @param env - rewriting environment.
+ * @param url - the URL.
+ * @returns the rewritten URL or the reason it cannot be rewritten.
+ */
+export function rewriteRequestUrl(env: ReferenceEnv, url: string): Rewrite {
+  if (env.isResourceType(url)) {
+    return ok(url);
+  }
+  return rewriteReference(env, url);
+}
+
+/**
+ * The key a resource's date offset is derived from, when a reference points at a Patient.
+ * @param env - rewriting environment.
+ * @param ref - a Reference object.
+ * @returns the patient key, or undefined when the reference does not name a Patient.
+ */
+export function patientKeyOfReference(env: ReferenceEnv, ref: unknown): string | undefined {
+  if (typeof ref !== 'object' || ref === null) {
+    return undefined;
+  }
+  const r = ref as { reference?: unknown; type?: unknown; identifier?: { system?: unknown; value?: unknown } };
+  if (typeof r.reference === 'string') {
+    return patientKeyOfString(env, r.reference);
+  }
+  if (r.type === 'Patient' && typeof r.identifier?.value === 'string') {
+    const system = typeof r.identifier.system === 'string' ? r.identifier.system : undefined;
+    return 'identifier:' + identifierPseudonym(env, system, r.identifier.value);
+  }
+  return undefined;
+}
+
+function patientKeyOfString(env: ReferenceEnv, s: string): string | undefined {
+  if (s.startsWith('urn:')) {
+    const target = env.fullUrls.get(s);
+    return target?.type === 'Patient' && target.id !== undefined ? patientKey(env, target.id) : undefined;
+  }
+  const literal = LITERAL.exec(s);
+  if (literal) {
+    return literal[2] === 'Patient' ? patientKey(env, literal[3] as string) : undefined;
+  }
+  const conditional = CONDITIONAL.exec(s);
+  if (conditional?.[1] === 'Patient') {
+    const rewritten = rewriteConditional(env, 'Patient', conditional[2] as string);
+    return rewritten.ok ? 'conditional:' + rewritten.value : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The patient key of a Patient id: its pseudonym (the same for the Patient and every resource
+ * referring to it).
+ * @param env - rewriting environment.
+ * @param id - the Patient's local id.
+ * @returns the key.
+ */
+export function patientKey(env: ReferenceEnv, id: string): string {
+  return 'Patient/' + pseudonymousId(env, 'Patient', id);
+}
+
+function ok(value: string): Rewrite {
+  return { ok: true, value };
+}

@@ -1,0 +1,41 @@
+/**
+ * `pseudonymize`: replaces a value by a keyed HMAC-SHA256 pseudonym, shaped as a UUID. Where
+ * the value names a resource, the element decides how: a resource `id`, Reference.reference
+ * (every form), Bundle.entry.fullUrl and request.url are rewritten through the same
+ * `pseudonymousId(type, id)`, so references still resolve; an Identifier.value is scoped by its
+ * system (conditional references `Type?identifier=system|value` use the same function).
+ */
+import { z } from 'zod';
+import { REMOVE, SecurityLabel } from './types.ts';
+import type { Processor } from './types.ts';
+import { TEXT_TYPES } from './accepted-types.ts';
+
+export const pseudonymizeProcessor: Processor<Record<string, never>> = {
+  method: 'pseudonymize',
+  options: z.strictObject({}),
+  scope: 'value',
+  label: SecurityLabel.PSEUDED,
+  accepts: (type) => TEXT_TYPES.has(type),
+  describeAccepted: () => [...TEXT_TYPES].join(', '),
+  apply(value, target, _o, ctx) {
+    const s = String(value);
+    if (target.isResourceId) {
+      return ctx.resourceId(s);
+    }
+    switch (`${target.parentType}.${target.key}`) {
+      case 'Reference.reference':
+        return ctx.rewriteReference(s);
+      case 'BundleEntry.fullUrl':
+        return ctx.rewriteFullUrl(s) ?? REMOVE;
+      case 'BundleEntryRequest.url':
+      case 'BundleEntryResponse.location':
+        return ctx.rewriteRequestUrl(s);
+      case 'Identifier.value': {
+        const system = target.parent.system;
+        return ctx.identifierValue(typeof system === 'string' ? system : undefined, s);
+      }
+      default:
+        return ctx.pseudonymizeValue(s);
+    }
+  },
+};
