@@ -141,6 +141,30 @@ describe('local server: client ids and history', () => {
   });
 });
 
+describe('referential integrity', () => {
+  it('refuses a write that references a missing resource but allows deleting a referenced one', async () => {
+    const patientId = `ri-${randomUUID()}`;
+    const obs = (subject: string): Observation => ({
+      resourceType: 'Observation',
+      id: `ri-${randomUUID()}`,
+      status: 'final',
+      code: { text: 'integrity' },
+      subject: { reference: subject },
+    });
+    const dangling = obs(`Patient/missing-${randomUUID()}`);
+    expect((await call('PUT', `${urls.localA}/Observation/${dangling.id}`, dangling)).status).toBeGreaterThanOrEqual(
+      400,
+    );
+
+    expect((await call('PUT', `${urls.localA}/Patient/${patientId}`, patient(patientId, 'Ri'))).status).toBe(201);
+    const linked = obs(`Patient/${patientId}`);
+    expect((await call('PUT', `${urls.localA}/Observation/${linked.id}`, linked)).status).toBe(201);
+    // Sync applies deletes per resource type, so the Patient may go before its Observations.
+    expect((await call('DELETE', `${urls.localA}/Patient/${patientId}`)).status).toBe(200);
+    expect((await call('GET', `${urls.localA}/Observation/${linked.id}`)).status).toBe(200);
+  });
+});
+
 describe('global server: atomic transactions', () => {
   function validEntries(): { entries: BundleEntry[]; ids: string[] } {
     const patientId = `tx-${randomUUID()}`;
