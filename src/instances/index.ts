@@ -22,3 +22,4 @@ export type { InstanceRecord, InstanceRegistry } from './registry.ts';
 export { RESERVED_TYPES } from './schema.ts';
 export type { InstanceInput } from './schema.ts';
 export { isResourceType } from './resource-types.ts';
+export { toFhirConnection } from './connection.ts';

@@ -85,9 +85,22 @@ const typeList = z.array(z.string().min(1)).superRefine((types, ctx) => {
   });
 });
 
+const feedSchema = z.strictObject({
+  kind: z.enum(FEED_KINDS),
+  pageSize: z.int().min(1).max(10_000).optional(),
+  settleMs: z.int().min(0).max(86_400_000).optional(),
+  maxCursorKeys: z.int().min(1).max(100_000).optional(),
+  deletionsQuery: z
+    .string()
+    .regex(/^[A-Za-z0-9_\-.:]+=[^&#\s]+(&[A-Za-z0-9_\-.:]+=[^&#\s]+)*$/, { error: 'must look like name=value' })
+    .optional(),
+});
+
 const globalSchema = z.strictObject({
   ...connectionFields,
   adminTypes: typeList.default(['Organization', 'Location']),
+  /** How the reverse channel reads the global's admin changes. */
+  feed: feedSchema.default({ kind: 'fhir-history' }),
 });
 
 /** Schema of one local instance as written in the file (also the registry's input). */
@@ -95,18 +108,7 @@ export const instanceSchema = z.strictObject({
   id: z.string().regex(INSTANCE_ID, { error: 'must match [a-z0-9][a-z0-9-]{0,31}' }),
   enabled: z.boolean().default(true),
   ...connectionFields,
-  feed: z
-    .strictObject({
-      kind: z.enum(FEED_KINDS),
-      pageSize: z.int().min(1).max(10_000).optional(),
-      settleMs: z.int().min(0).max(86_400_000).optional(),
-      maxCursorKeys: z.int().min(1).max(100_000).optional(),
-      deletionsQuery: z
-        .string()
-        .regex(/^[A-Za-z0-9_\-.:]+=[^&#\s]+(&[A-Za-z0-9_\-.:]+=[^&#\s]+)*$/, { error: 'must look like name=value' })
-        .optional(),
-    })
-    .default({ kind: 'fhir-history' }),
+  feed: feedSchema.default({ kind: 'fhir-history' }),
   sendTypes: typeList.min(1, { error: 'must list at least one resource type' }),
   receiveAdminTypes: typeList.default([]),
   schedule: z

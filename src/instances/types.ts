@@ -105,6 +105,8 @@ export interface LocalInstance extends ServerConnection {
 export interface GlobalServer extends ServerConnection {
   /** Types the global server owns and pushes down (reverse channel). */
   readonly adminTypes: readonly string[];
+  /** How the reverse channel reads the global server's admin changes. */
+  readonly feed: FeedConfig;
 }
 
 /** The whole file, validated and frozen. */

@@ -12,7 +12,9 @@
  *   reference keeps that id. No dependency: the global owns it.
  * - `Type` is a global admin type created on the local (no mark): `references.localOnlyAdmin`
  *   decides: `send` links to its pseudonym (and it is synced as a dependency), `mask`/`drop`
- *   as below.
+ *   as below. When the rules exempt the admin type from pseudonyms (the default), a
+ *   local-only admin resource gets an id derived from (instance, type, id) instead, so two
+ *   locals' resources can never collide on the global.
  * - `Type` is in `sendTypes`: link to the pseudonym; the target is a dependency (written in
  *   the same bundle when the global does not have it yet).
  * - Anything else (e.g. Practitioner when not sent, absolute URLs, `urn:` leftovers):
@@ -23,6 +25,7 @@ import type { Anonymizer } from '../anonymizer/types.ts';
 import type { ChangeFeed } from '../changes/index.ts';
 import type { GlobalServer, LocalInstance } from '../instances/index.ts';
 import type { FhirStore } from './fhir-store.ts';
+import { stateId } from './ids.ts';
 import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG, SYNC_SYSTEM, hasTag } from './marks.ts';
 import type { CursorCodec } from './seal.ts';
 import type { Direction } from './state.ts';
@@ -93,7 +96,12 @@ export function forwardChannel(input: ForwardChannelInput): Channel {
   const adminTypes = new Set(global.adminTypes);
   const sendTypes = new Set(instance.sendTypes);
   const globalOwned = lazyIdSets(input.local, { _tag: `${SYNC_SYSTEM}|${FROM_GLOBAL_TAG.code}` });
-  const pseudo = (type: string, id: string): string => anonymizer.pseudonymousId(instance.id, type, id);
+  const pseudo = (type: string, id: string): string => {
+    const p = anonymizer.pseudonymousId(instance.id, type, id);
+    // Rules usually exempt admin types from pseudonyms (their ids are the global's). A
+    // local-only admin resource sent forward still needs an id no other local can take.
+    return p === id && adminTypes.has(type) ? stateId('local-admin', instance.id, type, id) : p;
+  };
   const unsynced: RefPlan = { action: instance.references.unsynced };
   return {
     direction: 'forward',

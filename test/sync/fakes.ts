@@ -253,7 +253,7 @@ export function fakeAnonymizer(exempt: readonly string[] = []): Anonymizer {
   return {
     rulesVersion: 'rules-test',
     keyId: 'k-test',
-    pseudonymousId: fakePseudo,
+    pseudonymousId: (instanceId, type, id) => (exempt.includes(type) ? id : fakePseudo(instanceId, type, id)),
     deidentify(resources, ctx) {
       const outcomes: DeidOutcome[] = resources.map((r) => {
         const pid = fakePseudo(ctx.instanceId, r.resourceType, r.id!);

@@ -5,6 +5,7 @@ import { parseInstances } from '../../src/instances/index.ts';
 import type { InstancesConfig } from '../../src/instances/index.ts';
 import { forwardChannel } from '../../src/sync/channel.ts';
 import { DATA_ABSENT_REASON } from '../../src/sync/references.ts';
+import { stateId } from '../../src/sync/ids.ts';
 import { runPass } from '../../src/sync/pass.ts';
 import type { PassDeps } from '../../src/sync/pass.ts';
 import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG } from '../../src/sync/marks.ts';
@@ -219,7 +220,9 @@ describe('runPass (forward)', () => {
     seed({ resourceType: 'Organization', id: 'mine', name: 'Clinic' });
     const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Organization' });
     expect(s).toMatchObject({ resources: 1, skipped: 1 });
-    expect(global.get(`Organization/${ps('Organization', 'mine')}`) ?? global.get('Organization/mine')).toBeDefined();
+    // Organization is exempt from pseudonyms in the rules: a local-only one gets an instance-scoped id.
+    expect(global.get(`Organization/${stateId('local-admin', 'a', 'Organization', 'mine')}`)).toBeDefined();
+    expect(global.get('Organization/mine')).toBeUndefined();
     expect(global.get('Organization/g')).toBeUndefined();
   });
 

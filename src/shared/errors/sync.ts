@@ -126,3 +126,5 @@ export const SINK_ERR_BAD_RESPONSE = defineError('SINK_ERR_BAD_RESPONSE', 'Unexp
 export const SINK_ERR_REQUEST = defineError('SINK_ERR_REQUEST', 'Request %s %s failed with HTTP %s', 502, false);
 /** The server answered 5xx or 429 to a read or search. */
 export const SINK_ERR_SERVER = defineError('SINK_ERR_SERVER', 'FHIR server answered HTTP %s to %s %s', 503, true);
+/** An unexpected failure inside the engine (a bug); only the error's class name is kept. */
+export const SYNC_ERR_INTERNAL = defineError('SYNC_ERR_INTERNAL', 'Internal error in %s (%s)', 500, false);

@@ -1,0 +1,423 @@
+/**
+ * The engine: turns a job (pass, reverse, quarantine-retry) into channels built from the
+ * current instances.yaml and runs it, with metrics and an audit record per unit of work.
+ * Knows nothing of Redis: the queue worker hands it a lock function and a progress callback;
+ * the CLI (`runPassOnce`) calls it directly.
+ *
+ * Only registered, enabled instances run, and only for the types they list: `sendTypes` for
+ * forward passes, `receiveAdminTypes` for reverse passes. Anything else is refused with a
+ * coded, non-retryable error before any I/O.
+ */
+import type { Logger } from 'pino';
+import type { Anonymizer } from '../anonymizer/types.ts';
+import { createChangeFeed } from '../changes/index.ts';
+import type { ChangeFeed, ChangeFeedConfig } from '../changes/index.ts';
+import { assertEnabled, toFhirConnection } from '../instances/index.ts';
+import type { FeedConfig, InstancesConfig, ServerConnection } from '../instances/index.ts';
+import { createFhirClient } from '../shared/fhir-client.ts';
+import type { FhirClientOptions } from '../shared/fhir-client.ts';
+import { AppError, SYNC_ERR_JOB_INVALID } from '../shared/errors/index.ts';
+import { recordAudit } from './audit.ts';
+import type { AuditInput } from './audit.ts';
+import { forwardChannel } from './channel.ts';
+import type { Channel } from './channel.ts';
+import type { JobProgress, SyncRange } from './control.ts';
+import { createFhirStore } from './fhir-store.ts';
+import type { FhirStore } from './fhir-store.ts';
+import type { SyncMetrics } from './metrics.ts';
+import { runPass } from './pass.ts';
+import type { PassDeps, PassRequest, PassSummary } from './pass.ts';
+import { listQuarantineRecords, retryQuarantined } from './quarantine.ts';
+import type { RetryOutcome, StoredQuarantine } from './quarantine.ts';
+import { reverseChannel } from './reverse.ts';
+import type { CursorCodec } from './seal.ts';
+import { DEFAULT_RETRY } from './writer.ts';
+import type { RetryPolicy } from './writer.ts';
+
+/** A job as the queue carries it: references only, never resources. */
+export type SyncJobData =
+  | {
+      readonly kind: 'pass';
+      readonly instanceId: string;
+      readonly resourceType: string;
+      readonly range?: SyncRange;
+      readonly requestedBy?: string;
+    }
+  | {
+      readonly kind: 'reverse';
+      readonly instanceId: string;
+      readonly resourceType: string;
+      readonly requestedBy?: string;
+    }
+  | {
+      readonly kind: 'quarantine-retry';
+      /** `*` = every instance. */
+      readonly instanceId: string;
+      readonly resourceType?: string;
+      readonly ids?: readonly string[];
+      readonly requestedBy?: string;
+    };
+
+/** Runs `fn` while holding the instance's lock; `signal` aborts when the lock is lost. */
+export type InstanceLockFn = <T>(instanceId: string, fn: (signal: AbortSignal | undefined) => Promise<T>) => Promise<T>;
+
+/** What a job returns (stored as the job's result: counts only). */
+export interface JobResult {
+  readonly kind: SyncJobData['kind'];
+  readonly progress: JobProgress;
+  readonly passes?: readonly Omit<PassSummary, 'cursorBefore' | 'cursorAfter'>[];
+  readonly retry?: RetryOutcome;
+}
+
+/** Inputs of {@link createSyncEngine}. */
+export interface SyncEngineDeps {
+  /** The current configuration (re-read when the file changed). */
+  readonly config: () => Promise<InstancesConfig>;
+  readonly anonymizer: Anonymizer;
+  /** Codec of forward cursors (sealed with the anonymizer's key in production). */
+  readonly codec: CursorCodec;
+  readonly logger: Logger;
+  readonly metrics?: SyncMetrics;
+  /** @defaultValue () => new Date() */
+  readonly clock?: () => Date;
+  /** @defaultValue DEFAULT_RETRY */
+  readonly retry?: RetryPolicy;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly random?: () => number;
+  /** Options of every FHIR client (fetch, env) — tests and custom transports. */
+  readonly clientOptions?: FhirClientOptions;
+  /** Who runs scheduled work, for the audit trail. @defaultValue 'fhir-sync-worker' */
+  readonly actor?: string;
+  /** Write AuditEvents to the global server. @defaultValue true */
+  readonly auditToGlobal?: boolean;
+}
+
+/** The engine. */
+export interface SyncEngine {
+  /** The channel of a request (checks the allow-list). */
+  openChannel(req: PassRequest): Promise<Channel>;
+  /** Runs one job; `lock` serializes work per instance. */
+  runJob(
+    job: SyncJobData,
+    options: { lock: InstanceLockFn; onProgress?: (p: JobProgress) => Promise<void> | void; signal?: AbortSignal },
+  ): Promise<JobResult>;
+  /** The global server's store. */
+  globalStore(): Promise<FhirStore>;
+  /** Audit record (log + AuditEvent on the global). */
+  audit(event: AuditInput): Promise<void>;
+}
+
+/**
+ * Creates the engine.
+ * @param deps - configuration source, anonymizer, codec, logger and I/O.
+ * @returns the engine.
+ */
+export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
+  const clock = deps.clock ?? ((): Date => new Date());
+  const stores = new Map<string, FhirStore>();
+  const storeFor = (server: ServerConnection): FhirStore => {
+    const key = JSON.stringify(toFhirConnection(server));
+    let store = stores.get(key);
+    if (store === undefined) {
+      store = createFhirStore(toFhirConnection(server), deps.clientOptions);
+      stores.set(key, store);
+    }
+    return store;
+  };
+  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed =>
+    createChangeFeed(feedConfig(feed, pageSize), {
+      client: createFhirClient(toFhirConnection(server), deps.clientOptions),
+    });
+
+  const openChannel = async (req: PassRequest): Promise<Channel> => {
+    const config = await deps.config();
+    const direction = req.direction ?? 'forward';
+    const inst = assertEnabled(
+      config.instances.find((i) => i.id === req.instanceId),
+      req.instanceId,
+      req.resourceType,
+      direction === 'forward' ? 'send' : 'receive',
+    );
+    const local = storeFor(inst);
+    const globalStore = storeFor(config.global);
+    if (direction === 'forward') {
+      const pageSize = inst.feed.pageSize ?? Math.max(1, config.global.bundleSize - 1);
+      return forwardChannel({
+        instance: inst,
+        global: config.global,
+        resourceType: req.resourceType,
+        feed: feedFor(inst, inst.feed, pageSize),
+        anonymizer: deps.anonymizer,
+        local,
+        globalStore,
+        codec: deps.codec,
+        rangeCursor: rangeCursorFor(inst.feed),
+      });
+    }
+    return reverseChannel({
+      instance: inst,
+      global: config.global,
+      resourceType: req.resourceType,
+      feed: feedFor(config.global, config.global.feed, Math.max(1, inst.bundleSize - 1)),
+      local,
+      globalStore,
+      rangeCursor: rangeCursorFor(config.global.feed),
+    });
+  };
+
+  const passDeps: PassDeps = {
+    openChannel,
+    logger: deps.logger,
+    clock,
+    retry: deps.retry ?? DEFAULT_RETRY,
+    sleep: deps.sleep ?? sleep,
+    random: deps.random ?? Math.random,
+    metrics: deps.metrics,
+  };
+  const globalStore = async (): Promise<FhirStore> => storeFor((await deps.config()).global);
+  const audit = async (event: AuditInput): Promise<void> => {
+    const store = deps.auditToGlobal === false ? undefined : await globalStore();
+    await recordAudit({ logger: deps.logger, store }, event);
+  };
+  const engine: SyncEngine = {
+    openChannel,
+    globalStore,
+    audit,
+    runJob: async (job, options) => {
+      switch (job.kind) {
+        case 'pass':
+        case 'reverse':
+          return runPassJob(engine, passDeps, deps, job, options);
+        case 'quarantine-retry':
+          return runRetryJob(engine, passDeps, deps, job, options);
+        default:
+          throw SYNC_ERR_JOB_INVALID.create('unknown kind');
+      }
+    },
+  };
+  return engine;
+}
+
+async function runPassJob(
+  engine: SyncEngine,
+  passDeps: PassDeps,
+  deps: SyncEngineDeps,
+  job: Extract<SyncJobData, { kind: 'pass' | 'reverse' }>,
+  options: Parameters<SyncEngine['runJob']>[1],
+): Promise<JobResult> {
+  const direction = job.kind === 'pass' ? 'forward' : 'reverse';
+  const range = job.kind === 'pass' ? job.range : undefined;
+  const started = passDeps.clock();
+  const base = { action: `sync.${job.kind}`, actor: { subject: job.requestedBy ?? deps.actor ?? 'fhir-sync-worker' } };
+  const target = {
+    instanceId: job.instanceId,
+    resourceType: job.resourceType,
+    direction,
+    ...(range?.since === undefined ? {} : { since: range.since }),
+  };
+  try {
+    const summary = await options.lock(job.instanceId, (lockSignal) =>
+      runPass(
+        passDeps,
+        {
+          instanceId: job.instanceId,
+          resourceType: job.resourceType,
+          direction,
+          range,
+          signal: anySignal(options.signal, lockSignal),
+        },
+        options.onProgress,
+      ),
+    );
+    deps.metrics?.passFinished(summary, 'ok', passDeps.clock());
+    await safeAudit(engine, deps.logger, {
+      ...base,
+      outcome: 'success',
+      at: passDeps.clock().toISOString(),
+      rulesVersion: summary.rulesVersion,
+      target,
+      counts: countsOf(summary),
+    });
+    const { cursorBefore: _b, cursorAfter: _a, ...figures } = summary;
+    return { kind: job.kind, progress: progressOf(summary), passes: [figures] };
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL';
+    if (code !== 'SYNC_ERR_LOCKED') {
+      const figures = {
+        instanceId: job.instanceId,
+        resourceType: job.resourceType,
+        direction,
+        resources: 0,
+        deletes: 0,
+        quarantined: 0,
+        dependencies: 0,
+        drained: false,
+      } as const;
+      deps.metrics?.passFinished(
+        { ...figures, durationMs: passDeps.clock().getTime() - started.getTime() },
+        'failed',
+        passDeps.clock(),
+      );
+      await safeAudit(engine, deps.logger, {
+        ...base,
+        outcome: 'failure',
+        at: passDeps.clock().toISOString(),
+        target,
+        failureCode: code,
+      });
+    }
+    throw err;
+  }
+}
+
+async function runRetryJob(
+  engine: SyncEngine,
+  passDeps: PassDeps,
+  deps: SyncEngineDeps,
+  job: Extract<SyncJobData, { kind: 'quarantine-retry' }>,
+  options: Parameters<SyncEngine['runJob']>[1],
+): Promise<JobResult> {
+  const store = await engine.globalStore();
+  const records = await listQuarantineRecords(store, {
+    instanceId: job.instanceId === '*' ? undefined : job.instanceId,
+    resourceType: job.resourceType,
+    ids: job.ids,
+  });
+  const groups = new Map<string, StoredQuarantine[]>();
+  for (const r of records) {
+    const key = `${r.instanceId}/${r.resourceType}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const total = { retried: 0, delivered: 0, deleted: 0, stillQuarantined: 0 };
+  for (const group of groups.values()) {
+    const { instanceId, resourceType } = group[0]!;
+    const outcome = await options.lock(instanceId, async (lockSignal) => {
+      const channel = await engine.openChannel({ instanceId, resourceType });
+      const writer = {
+        store: channel.target,
+        bundleSize: channel.bundleSize,
+        retry: passDeps.retry,
+        sleep: passDeps.sleep,
+        random: passDeps.random,
+        signal: anySignal(options.signal, lockSignal),
+      };
+      return retryQuarantined(channel, writer, group, passDeps.clock);
+    });
+    total.retried += outcome.retried;
+    total.delivered += outcome.delivered;
+    total.deleted += outcome.deleted;
+    total.stillQuarantined += outcome.stillQuarantined;
+    await options.onProgress?.({
+      pages: 0,
+      resources: total.delivered,
+      deletes: total.deleted,
+      quarantined: total.stillQuarantined,
+    });
+  }
+  await safeAudit(engine, deps.logger, {
+    action: 'quarantine.retry-run',
+    actor: { subject: job.requestedBy ?? deps.actor ?? 'fhir-sync-worker' },
+    outcome: 'success',
+    at: passDeps.clock().toISOString(),
+    rulesVersion: deps.anonymizer.rulesVersion,
+    target: { instanceId: job.instanceId, resourceType: job.resourceType },
+    counts: total,
+  });
+  return {
+    kind: job.kind,
+    progress: { pages: 0, resources: total.delivered, deletes: total.deleted, quarantined: total.stillQuarantined },
+    retry: total,
+  };
+}
+
+/** An audit failure must not fail (or re-run) the work it describes: it is logged. */
+async function safeAudit(engine: SyncEngine, logger: Logger, event: AuditInput): Promise<void> {
+  try {
+    await engine.audit(event);
+  } catch (err) {
+    logger.warn(
+      { action: event.action, code: err instanceof AppError ? err.code : 'error' },
+      'audit event not written to the global server',
+    );
+  }
+}
+
+function countsOf(s: PassSummary): Record<string, number> {
+  return {
+    pages: s.pages,
+    resources: s.resources,
+    deletes: s.deletes,
+    quarantined: s.quarantined,
+    dependencies: s.dependencies,
+    skipped: s.skipped,
+    durationMs: s.durationMs,
+  };
+}
+
+function progressOf(s: PassSummary): JobProgress {
+  return { pages: s.pages, resources: s.resources, deletes: s.deletes, quarantined: s.quarantined };
+}
+
+/**
+ * The change feed configuration of a configured feed.
+ * @param feed - the feed section of instances.yaml.
+ * @param pageSize - page size when the file does not set one.
+ * @returns what `createChangeFeed` takes.
+ */
+export function feedConfig(feed: FeedConfig, pageSize: number): ChangeFeedConfig {
+  return {
+    kind: feed.kind,
+    pageSize: feed.pageSize ?? pageSize,
+    ...(feed.settleMs === undefined ? {} : { settleMs: feed.settleMs }),
+    ...(feed.maxCursorKeys === undefined ? {} : { maxCursorKeys: feed.maxCursorKeys }),
+    ...(feed.deletionsQuery === undefined ? {} : { deletionsQuery: feed.deletionsQuery }),
+  };
+}
+
+/**
+ * A feed cursor starting at an instant, for the timestamp feeds (`fhir-history`,
+ * `search-lastupdated`, `auto`). Built in the cursor format documented in
+ * src/changes/cursor.ts (family `ts`, nothing remembered); Aidbox version cursors have no
+ * instant, so a backfill there is refused.
+ * @param feed - the feed section.
+ * @returns the builder, or undefined when the kind has no instant cursors.
+ */
+export function rangeCursorFor(feed: FeedConfig): ((since: string) => string | undefined) | undefined {
+  if (feed.kind === 'aidbox-changes') {
+    return undefined;
+  }
+  return (since) => {
+    const ms = Date.parse(since);
+    return Number.isFinite(ms) && ms >= 0
+      ? JSON.stringify({ c: 1, f: 'ts', lo: new Date(ms).toISOString(), seen: [] })
+      : undefined;
+  };
+}
+
+function anySignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  return a === undefined ? b : b === undefined ? a : AbortSignal.any([a, b]);
+}
+
+/**
+ * Sleeps, waking early (rejecting) on abort.
+ * @param ms - milliseconds.
+ * @param signal - optional abort.
+ * @returns after the delay.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

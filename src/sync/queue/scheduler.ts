@@ -1,0 +1,162 @@
+/**
+ * The scheduler: one node-cron task per enabled instance (its `schedule`); each tick enqueues
+ * the instance's reverse passes (admin data down first, so the forward passes see which admin
+ * resources are global-owned) and then its forward passes in dependency order (Organization,
+ * Location, Practitioner..., Patient, Encounter, then clinical types; references still
+ * resolve whatever the order, since a pass brings missing dependencies along, but this order
+ * makes that rare). Jobs have deterministic ids, so a tick while the previous job of the same
+ * (kind, instance, type) is pending adds nothing, and several schedulers can run at once.
+ * The configuration is re-read periodically: added, removed, disabled or re-scheduled
+ * instances are picked up without a restart.
+ */
+import { createTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import { AppError } from '../../shared/errors/index.ts';
+import type { InstancesConfig, LocalInstance } from '../../instances/index.ts';
+import type { SyncQueue } from './queue.ts';
+
+/** Scheduler settings. */
+export interface SchedulerSettings {
+  readonly queue: Pick<SyncQueue, 'addScheduled'>;
+  readonly config: () => Promise<InstancesConfig>;
+  readonly logger: Logger;
+  /** How often the configuration is re-read. @defaultValue 30000 */
+  readonly reloadEveryMs?: number;
+  /** IANA time zone of the cron expressions. @defaultValue the process's */
+  readonly timezone?: string;
+}
+
+/** A running scheduler. */
+export interface SyncScheduler {
+  /** Enqueues an instance's jobs now, as a tick would. */
+  tick(instanceId: string): Promise<readonly string[]>;
+  /** Re-reads the configuration and adjusts the cron tasks. */
+  reconcile(): Promise<void>;
+  /** Ids of instances with a running cron task. */
+  scheduled(): readonly string[];
+  close(): Promise<void>;
+}
+
+/** Sync order of common types; others come after, in `sendTypes` order. */
+const TYPE_RANK: Readonly<Record<string, number>> = {
+  Organization: 0,
+  Location: 1,
+  Practitioner: 2,
+  PractitionerRole: 3,
+  Medication: 4,
+  Device: 4,
+  Patient: 5,
+  RelatedPerson: 6,
+  Group: 6,
+  Coverage: 7,
+  EpisodeOfCare: 7,
+  Encounter: 8,
+  Condition: 9,
+  Procedure: 9,
+  Observation: 10,
+  DiagnosticReport: 11,
+  MedicationRequest: 11,
+  Immunization: 11,
+  AllergyIntolerance: 11,
+  CarePlan: 12,
+  CareTeam: 12,
+  Claim: 13,
+  ExplanationOfBenefit: 14,
+  DocumentReference: 14,
+  Provenance: 20,
+};
+
+/**
+ * Types in sync order.
+ * @param types - an instance's types.
+ * @returns a sorted copy (stable for equal ranks).
+ */
+export function syncOrder(types: readonly string[]): string[] {
+  return types
+    .map((t, i) => ({ t, i, r: TYPE_RANK[t] ?? 15 }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.t);
+}
+
+/**
+ * Starts the scheduler.
+ * @param settings - queue, configuration source, logger.
+ * @returns the handle (call `close` to stop every task).
+ */
+export async function startSyncScheduler(settings: SchedulerSettings): Promise<SyncScheduler> {
+  const tasks = new Map<string, { task: ScheduledTask; schedule: string }>();
+  let config = await settings.config();
+
+  const enqueue = async (inst: LocalInstance): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const resourceType of syncOrder(inst.receiveAdminTypes)) {
+      ids.push(await settings.queue.addScheduled({ kind: 'reverse', instanceId: inst.id, resourceType }));
+    }
+    for (const resourceType of syncOrder(inst.sendTypes)) {
+      ids.push(await settings.queue.addScheduled({ kind: 'pass', instanceId: inst.id, resourceType }));
+    }
+    return ids;
+  };
+  const onTick = async (instanceId: string): Promise<void> => {
+    const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
+    if (inst === undefined) {
+      return;
+    }
+    try {
+      const ids = await enqueue(inst);
+      settings.logger.debug({ instanceId, jobs: ids.length }, 'scheduled passes enqueued');
+    } catch (err) {
+      settings.logger.error(
+        { instanceId, code: err instanceof AppError ? err.code : 'error' },
+        'could not enqueue scheduled passes',
+      );
+    }
+  };
+  const reconcile = async (): Promise<void> => {
+    config = await settings.config();
+    const wanted = new Map(config.instances.filter((i) => i.enabled).map((i) => [i.id, i.schedule]));
+    for (const [id, t] of tasks) {
+      if (wanted.get(id) !== t.schedule) {
+        await t.task.destroy();
+        tasks.delete(id);
+      }
+    }
+    for (const [id, schedule] of wanted) {
+      if (!tasks.has(id)) {
+        const task = createTask(schedule, () => onTick(id), {
+          name: `fhir-sync:${id}`,
+          noOverlap: true,
+          timezone: settings.timezone,
+        });
+        await task.start();
+        tasks.set(id, { task, schedule });
+      }
+    }
+  };
+  await reconcile();
+  const reloader = setInterval(() => {
+    reconcile().catch((err: unknown) =>
+      settings.logger.error(
+        { code: err instanceof AppError ? err.code : 'error' },
+        'instances configuration not reloaded',
+      ),
+    );
+  }, settings.reloadEveryMs ?? 30_000);
+  reloader.unref();
+  return {
+    tick: async (instanceId) => {
+      const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
+      return inst === undefined ? [] : enqueue(inst);
+    },
+    reconcile,
+    scheduled: () => [...tasks.keys()],
+    close: async () => {
+      clearInterval(reloader);
+      for (const t of tasks.values()) {
+        await t.task.destroy();
+      }
+      tasks.clear();
+    },
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The sync worker: takes jobs from the queue and runs them through the engine, one instance
+ * at a time (Redis lock per instance), any number of instances in parallel (`concurrency`
+ * per process, any number of processes on one Redis).
+ *
+ * - Instance busy: the job is moved back to delayed (a few seconds, jittered) without using
+ *   an attempt (bullmq `DelayedError`).
+ * - Retryable failure (server down, timeout, lost lock): thrown as is; bullmq retries with
+ *   exponential backoff from the committed cursor.
+ * - Permanent failure (unregistered/disabled instance, invalid payload, a bug): an
+ *   `UnrecoverableError` ends the job at once.
+ * Failure reasons stored in Redis are `CODE: message` from the catalogue (no values); any
+ * other error is reduced to SYNC_ERR_INTERNAL and its class name.
+ * - SIGKILL: the job's bullmq lock and the instance lock expire; the stalled-job check puts
+ *   the job back in the queue and another worker (or the restarted one) runs the pass again
+ *   from the cursor on the global server.
+ */
+import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import { AppError, isRetryable, SYNC_ERR_INTERNAL, SYNC_ERR_LOCKED } from '../../shared/errors/index.ts';
+import type { JobResult, SyncEngine } from '../engine.ts';
+import { parseJobData } from './jobs.ts';
+import type { InstanceLocks } from './lock.ts';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE } from './queue.ts';
+import type { QueueSettings } from './queue.ts';
+import type { StatusStore } from './status.ts';
+
+/** Worker settings. */
+export interface WorkerSettings extends Pick<QueueSettings, 'connection' | 'prefix' | 'name'> {
+  readonly engine: SyncEngine;
+  readonly locks: InstanceLocks;
+  readonly status?: StatusStore;
+  readonly logger: Logger;
+  /** Jobs run at once by this process. @defaultValue 2 */
+  readonly concurrency?: number;
+  /** bullmq job lock; a killed worker's job is taken back after about this long. @defaultValue 30000 */
+  readonly lockDurationMs?: number;
+  /** How often stalled jobs are looked for. @defaultValue 15000 */
+  readonly stalledIntervalMs?: number;
+  /** Delay before a job whose instance is busy is tried again. @defaultValue 3000 */
+  readonly busyDelayMs?: number;
+}
+
+/** A running worker. */
+export interface SyncWorker {
+  readonly worker: Worker;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a worker.
+ * @param settings - queue connection, engine, locks, status store, logger and timings.
+ * @returns the worker handle.
+ */
+export function initSyncWorker(settings: WorkerSettings): SyncWorker {
+  const shutdown = new AbortController();
+  const busyDelay = settings.busyDelayMs ?? 3000;
+  const processor = async (job: Job, token?: string): Promise<JobResult> => {
+    const data = parseOrFail(job.data);
+    try {
+      const result = await settings.engine.runJob(data, {
+        signal: shutdown.signal,
+        onProgress: (p) => job.updateProgress({ ...p }),
+        lock: async (instanceId, fn) => {
+          const lease = await settings.locks.tryAcquire(instanceId);
+          if (lease === undefined) {
+            throw SYNC_ERR_LOCKED.create(instanceId);
+          }
+          try {
+            return await fn(lease.signal);
+          } finally {
+            await lease.release();
+          }
+        },
+      });
+      await recordStatus(settings, data, result, undefined);
+      return result;
+    } catch (err) {
+      if (SYNC_ERR_LOCKED.is(err)) {
+        await job.moveToDelayed(Date.now() + Math.round(busyDelay * (0.5 + Math.random())), token);
+        throw new DelayedError();
+      }
+      await recordStatus(settings, data, undefined, err);
+      throw toQueueError(err);
+    }
+  };
+  const worker = new Worker(settings.name ?? DEFAULT_QUEUE, processor, {
+    connection: settings.connection,
+    prefix: settings.prefix ?? DEFAULT_PREFIX,
+    concurrency: settings.concurrency ?? 2,
+    lockDuration: settings.lockDurationMs ?? 30_000,
+    stalledInterval: settings.stalledIntervalMs ?? 15_000,
+    // A job stalled by a killed worker is taken back several times before it counts as failed.
+    maxStalledCount: 10,
+  });
+  worker.on('failed', (job, err) => {
+    settings.logger.warn(
+      {
+        jobId: job?.id,
+        kind: (job?.data as { kind?: string } | undefined)?.kind,
+        reason: err.message,
+        attemptsMade: job?.attemptsMade,
+      },
+      'job failed',
+    );
+  });
+  worker.on('error', (err) =>
+    settings.logger.error({ code: err instanceof AppError ? err.code : err.name }, 'worker error'),
+  );
+  return {
+    worker,
+    close: async () => {
+      shutdown.abort(SYNC_ERR_INTERNAL.create('worker', 'shutdown'));
+      await worker.close();
+    },
+  };
+}
+
+function parseOrFail(data: unknown): ReturnType<typeof parseJobData> {
+  try {
+    return parseJobData(data);
+  } catch (err) {
+    throw toQueueError(err);
+  }
+}
+
+/**
+ * The error bullmq stores: `CODE: message`, unrecoverable unless retryable.
+ * @param err - what the engine threw.
+ * @returns an Error safe to store in Redis.
+ */
+export function toQueueError(err: unknown): Error {
+  const app =
+    err instanceof AppError ? err : SYNC_ERR_INTERNAL.create('job', err instanceof Error ? err.name : typeof err);
+  const text = `${app.code}: ${app.message}`;
+  return isRetryable(app) ? Object.assign(new Error(text), { retryable: true }) : new UnrecoverableError(text);
+}
+
+async function recordStatus(
+  settings: WorkerSettings,
+  data: ReturnType<typeof parseJobData>,
+  result: JobResult | undefined,
+  err: unknown,
+): Promise<void> {
+  if (settings.status === undefined || data.kind === 'quarantine-retry') {
+    return;
+  }
+  const direction = data.kind === 'pass' ? 'forward' : 'reverse';
+  const at = new Date().toISOString();
+  try {
+    if (result !== undefined) {
+      const drained =
+        result.passes?.every((p) => p.drained) === true && (data.kind !== 'pass' || data.range === undefined);
+      await settings.status.record(direction, data.instanceId, data.resourceType, {
+        at,
+        result: 'ok',
+        ...(drained ? { drainedAt: at } : {}),
+      });
+    } else {
+      await settings.status.record(direction, data.instanceId, data.resourceType, {
+        at,
+        result: 'failed',
+        failedCode: err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL',
+      });
+    }
+  } catch {
+    // Status is informative only; Redis trouble surfaces through the queue itself.
+  }
+}

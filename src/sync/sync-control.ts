@@ -1,0 +1,159 @@
+/**
+ * `SyncControl` (the API's view of the sync side) over the queue, the instances file and the
+ * global server. Everything is checked before a job is enqueued: the instance must be
+ * registered and enabled, the type listed (`sendTypes` → forward pass, `receiveAdminTypes`
+ * → reverse pass), and a range supported by the instance's feed; otherwise a coded error.
+ */
+import type { Basic } from '@medplum/fhirtypes';
+import { assertEnabled } from '../instances/index.ts';
+import type { InstancesConfig, LocalInstance } from '../instances/index.ts';
+import { SYNC_ERR_RANGE_UNSUPPORTED, SYNC_ERR_TYPE_NOT_SYNCED } from '../shared/errors/index.ts';
+import type { SyncControl, SyncRange, TypeStatus } from './control.ts';
+import type { SyncJobData } from './engine.ts';
+import type { FhirStore } from './fhir-store.ts';
+import { listQuarantineRecords, toQuarantineItem } from './quarantine.ts';
+import type { SyncQueue } from './queue/queue.ts';
+import { statusKey } from './queue/status.ts';
+import type { PassStatus, StatusStore } from './queue/status.ts';
+import { STATE_CODE_SYSTEM, parseCursor } from './state.ts';
+
+/** Inputs of {@link createSyncControl}. */
+export interface SyncControlDeps {
+  readonly queue: Pick<SyncQueue, 'addManual' | 'getJob' | 'ping'>;
+  readonly config: () => Promise<InstancesConfig>;
+  readonly globalStore: () => Promise<FhirStore>;
+  readonly status?: StatusStore;
+  /** @defaultValue () => new Date() */
+  readonly clock?: () => Date;
+}
+
+/**
+ * Creates the SyncControl.
+ * @param deps - queue, configuration, global store, status store.
+ * @returns the control.
+ */
+export function createSyncControl(deps: SyncControlDeps): SyncControl {
+  const clock = deps.clock ?? ((): Date => new Date());
+  const instance = async (id: string): Promise<LocalInstance> => {
+    const config = await deps.config();
+    return assertEnabled(
+      config.instances.find((i) => i.id === id),
+      id,
+    );
+  };
+  return {
+    triggerSync: async (instanceId, resourceType, range) => {
+      const inst = await instance(instanceId);
+      const job = jobFor(inst, resourceType, range);
+      return { jobId: await deps.queue.addManual(job) };
+    },
+    getJob: (jobId) => deps.queue.getJob(jobId),
+    status: async () => {
+      const config = await deps.config();
+      const store = await deps.globalStore();
+      const [cursors, quarantine, passes] = await Promise.all([
+        store.searchAll('Basic', { code: `${STATE_CODE_SYSTEM}|cursor`, _count: '1000' }),
+        listQuarantineRecords(store),
+        deps.status?.all() ?? Promise.resolve(new Map<string, PassStatus>()),
+      ]);
+      const cursorOf = new Map(
+        cursors.flatMap((b) => {
+          try {
+            const c = parseCursor(b as Basic);
+            return c.direction === 'forward' ? [[`${c.instanceId}/${c.resourceType}`, c] as const] : [];
+          } catch {
+            return [];
+          }
+        }),
+      );
+      const quarantined = new Map<string, number>();
+      for (const q of quarantine) {
+        const key = `${q.instanceId}/${q.resourceType}`;
+        quarantined.set(key, (quarantined.get(key) ?? 0) + 1);
+      }
+      const now = clock().getTime();
+      return config.instances
+        .filter((i) => i.enabled)
+        .flatMap((i) =>
+          i.sendTypes.map((t): TypeStatus => {
+            const cursor = cursorOf.get(`${i.id}/${t}`);
+            const pass = passes.get(statusKey('forward', i.id, t));
+            const drained = pass?.drainedAt === undefined ? Number.NaN : Date.parse(pass.drainedAt);
+            return {
+              instanceId: i.id,
+              resourceType: t,
+              ...(cursor?.cursor === undefined ? {} : { cursor: cursor.cursor }),
+              ...(Number.isFinite(drained) ? { lagSeconds: Math.max(0, Math.round((now - drained) / 1000)) } : {}),
+              ...(pass === undefined ? {} : { lastPassAt: pass.at, lastPassResult: pass.result }),
+              quarantineCount: quarantined.get(`${i.id}/${t}`) ?? 0,
+            };
+          }),
+        );
+    },
+    listQuarantine: async (filter = {}) =>
+      (await listQuarantineRecords(await deps.globalStore(), filter)).map(toQuarantineItem),
+    retryQuarantine: async (filter = {}) => {
+      if (filter.instanceId !== undefined) {
+        const inst = await instance(filter.instanceId);
+        if (filter.resourceType !== undefined && !inst.sendTypes.includes(filter.resourceType)) {
+          throw SYNC_ERR_TYPE_NOT_SYNCED.create(inst.id, filter.resourceType);
+        }
+      }
+      const job: SyncJobData = {
+        kind: 'quarantine-retry',
+        instanceId: filter.instanceId ?? '*',
+        ...(filter.resourceType === undefined ? {} : { resourceType: filter.resourceType }),
+        ...(filter.ids === undefined ? {} : { ids: filter.ids }),
+      };
+      return { jobId: await deps.queue.addManual(job) };
+    },
+    ready: async () => {
+      const [redis, global] = await Promise.all([
+        deps.queue.ping(),
+        deps
+          .globalStore()
+          .then((s) => s.read('Basic', '00000000-0000-5000-8000-000000000000'))
+          .then(
+            () => true,
+            () => false,
+          ),
+      ]);
+      return { redis, global };
+    },
+  };
+}
+
+/**
+ * The job of a manual trigger.
+ * @param inst - the (enabled) instance.
+ * @param resourceType - requested type.
+ * @param range - optional backfill range.
+ * @returns the payload.
+ */
+export function jobFor(inst: LocalInstance, resourceType: string, range: SyncRange | undefined): SyncJobData {
+  if (inst.sendTypes.includes(resourceType)) {
+    if (range !== undefined) {
+      checkRange(inst, range);
+    }
+    return { kind: 'pass', instanceId: inst.id, resourceType, ...(range === undefined ? {} : { range: { ...range } }) };
+  }
+  if (inst.receiveAdminTypes.includes(resourceType)) {
+    if (range !== undefined) {
+      throw SYNC_ERR_RANGE_UNSUPPORTED.create(inst.id, 'any range', 'reverse channel');
+    }
+    return { kind: 'reverse', instanceId: inst.id, resourceType };
+  }
+  throw SYNC_ERR_TYPE_NOT_SYNCED.create(inst.id, resourceType);
+}
+
+function checkRange(inst: LocalInstance, range: SyncRange): void {
+  if (range.versionRange !== undefined) {
+    throw SYNC_ERR_RANGE_UNSUPPORTED.create(inst.id, 'versionRange', inst.feed.kind);
+  }
+  if (range.since === undefined || !Number.isFinite(Date.parse(range.since))) {
+    throw SYNC_ERR_RANGE_UNSUPPORTED.create(inst.id, 'since (not an instant)', inst.feed.kind);
+  }
+  if (inst.feed.kind === 'aidbox-changes') {
+    throw SYNC_ERR_RANGE_UNSUPPORTED.create(inst.id, 'since', inst.feed.kind);
+  }
+}
