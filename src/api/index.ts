@@ -4,6 +4,10 @@ export { authConfigFromEnv, digestKey, parseApiKeys, MIN_RAW_KEY_LENGTH } from '
 export type { ApiKeyEntry, AuthConfig, JwtConfig } from './auth/config.ts';
 export { createFileRulesStore, rulesVersionOf, PREVIEW_INSTANCE_ID, FILESYSTEM_AUTHOR } from './rules/store.ts';
 export type { FileRulesStoreOptions } from './rules/store.ts';
+export { anonymizerRulesEngine } from './rules/engine.ts';
+export type { AnonymizerEngineOptions } from './rules/engine.ts';
+export { apiSettingsFromEnv } from './config.ts';
+export type { ApiSettings } from './config.ts';
 export type * from './rules/types.ts';
 export { Role, READ_ROLES } from './types.ts';
 export type { ApiAuditEvent, AppOptions, AuditSink, InstanceRecord, InstanceRegistryLike, Principal } from './types.ts';

@@ -194,6 +194,9 @@ export const testEngine: RulesEngine<TestRules> = {
     }
     return { rules };
   },
+  versionOf(rules) {
+    return `t-${rules.rules.length}`;
+  },
   previewAnonymizer(rules) {
     return fakeAnonymizer(rules);
   },
@@ -233,7 +236,7 @@ export interface TestContext {
   app: FastifyInstance;
   sync: FakeSync;
   instances: FakeInstances;
-  rules: RulesStore<TestRules>;
+  rules: RulesStore;
   audit: ApiAuditEvent[];
   metrics: Registry;
   dir: string;
@@ -247,7 +250,7 @@ export async function setup(overrides: Partial<AppOptions> = {}): Promise<TestCo
   const rulesFile = join(dir, 'anonymization.yaml');
   const versionsDir = join(dir, 'versions');
   await writeFile(rulesFile, RULES_V1);
-  const rules = await createFileRulesStore({ file: rulesFile, versionsDir, engine: testEngine });
+  const rules = overrides.rules ?? (await createFileRulesStore({ file: rulesFile, versionsDir, engine: testEngine }));
   const sync = new FakeSync();
   const instances = new FakeInstances();
   const audit: ApiAuditEvent[] = [];
@@ -263,7 +266,6 @@ export async function setup(overrides: Partial<AppOptions> = {}): Promise<TestCo
   const app = await buildApp({
     sync,
     instances,
-    rules,
     metrics,
     audit: (e) => {
       audit.push(e);
@@ -272,6 +274,7 @@ export async function setup(overrides: Partial<AppOptions> = {}): Promise<TestCo
     auth: testAuth(),
     rateLimit: false,
     ...overrides,
+    rules,
   });
   return { app, sync, instances, rules, audit, metrics, dir, rulesFile, versionsDir };
 }

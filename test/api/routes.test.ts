@@ -29,7 +29,7 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
       outcome: 'success',
       actor: { subject: 'ops', via: 'api-key', roles: ['operator'] },
       at: '2026-01-02T03:04:05.000Z',
-      rulesVersion: ctx.rules.current().version,
+      rulesVersion: ctx.rules.current().rulesVersion,
       target: { instanceId: 'a', resourceType: 'Observation', since: '2025-01-01T00:00:00Z', jobId },
     });
 
@@ -89,7 +89,7 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/status', headers: viewer });
     expect(res.json()).toEqual({
       generatedAt: '2026-01-02T03:04:05.000Z',
-      rulesVersion: ctx.rules.current().version,
+      rulesVersion: ctx.rules.current().rulesVersion,
       types: ctx.sync.statusLines,
     });
   });

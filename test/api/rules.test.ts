@@ -74,7 +74,7 @@ describe('rules routes', () => {
       errors: [{ line: 5, column: 13, detail: 'unknown method' }],
     });
     const good = await ctx.app.inject({ method: 'POST', url: '/rules/validate', headers: yaml, payload: RULES_V2 });
-    expect(good.json()).toEqual({ valid: true, version: rulesVersionOf(RULES_V2) });
+    expect(good.json()).toEqual({ valid: true, version: rulesVersionOf(RULES_V2), rulesVersion: 't-2' });
     expect(await readFile(ctx.rulesFile, 'utf8')).toBe(RULES_V1);
   });
 
@@ -91,7 +91,7 @@ describe('rules routes', () => {
     });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
-      rulesVersion: rulesVersionOf(RULES_V2),
+      rulesVersion: 't-2',
       outcomes: [{ ok: true, sourceType: 'Patient', resource: { resourceType: 'Patient', id: 'preview-7' } }],
       report: { rules: { 'Patient.name': 1, 'Patient.birthDate': 1 }, paths: {} },
     });
@@ -120,7 +120,7 @@ describe('rules routes', () => {
     expect(ctx.audit.at(-1)).toMatchObject({
       action: 'rules.replace',
       outcome: 'success',
-      rulesVersion: v2,
+      rulesVersion: 't-2',
       target: { previousVersion: rulesVersionOf(RULES_V1), version: v2 },
     });
     const versions = await ctx.app.inject({ method: 'GET', url: '/rules/versions', headers: compliance });
@@ -159,7 +159,7 @@ describe('rules routes', () => {
   it('reports coverage of the rules in use', async () => {
     const res = await ctx.app.inject({ method: 'GET', url: '/rules/coverage', headers: bearer(KEYS.viewer) });
     expect(res.json()).toEqual({
-      rulesVersion: rulesVersionOf(RULES_V2),
+      rulesVersion: 't-2',
       coverage: { paths: ['Patient.name', 'Patient.birthDate'] },
     });
   });

@@ -53,7 +53,7 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
   const tags = ['instances'];
   const audit = (action: string, id: string | undefined): Parameters<typeof audited>[2] => ({
     action,
-    rulesVersion: opts.rules.current().version,
+    rulesVersion: opts.rules.current().rulesVersion,
     target: { instanceId: id },
   });
 

@@ -85,7 +85,7 @@ export async function quarantineRoutes(app: FastifyInstance, opts: QuarantineRou
       const filter = request.body ?? {};
       const input = {
         action: 'quarantine.retry',
-        rulesVersion: opts.rules.current().version,
+        rulesVersion: opts.rules.current().rulesVersion,
         target: { instanceId: filter.instanceId, resourceType: filter.resourceType },
         ...(filter.ids ? { counts: { ids: filter.ids.length } } : {}),
       };

@@ -32,9 +32,10 @@ export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'
 
 const versionInfoSchema = {
   type: 'object',
-  required: ['version', 'author', 'at', 'bytes'],
+  required: ['version', 'rulesVersion', 'author', 'at', 'bytes'],
   properties: {
     version: { type: 'string', description: 'SHA-256 of the file text' },
+    rulesVersion: { type: 'string', description: 'Version of the compiled rules, as stamped into meta.tag' },
     author: { type: 'string' },
     at: { type: 'string' },
     bytes: { type: 'integer' },
@@ -163,7 +164,8 @@ function registerReads(app: FastifyInstance, opts: RulesRoutesOptions): void {
         response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses([]) },
       },
     },
-    (_request, reply) => reply.send({ rulesVersion: opts.rules.current().version, coverage: opts.rules.coverage() }),
+    (_request, reply) =>
+      reply.send({ rulesVersion: opts.rules.current().rulesVersion, coverage: opts.rules.coverage() }),
   );
 }
 
@@ -190,19 +192,19 @@ function registerReplace(app: FastifyInstance, opts: RulesRoutesOptions): void {
       },
     },
     async (request, reply) => {
-      const before = opts.rules.current().version;
+      const before = opts.rules.current();
       const ifMatch = request.headers['if-match']?.replace(/^W\//, '').replace(/"/g, '').trim();
       const result = await audited(
         opts.audit,
         request,
-        { action: 'rules.replace', rulesVersion: before, target: { previousVersion: before } },
+        { action: 'rules.replace', rulesVersion: before.rulesVersion, target: { previousVersion: before.version } },
         () =>
           opts.rules.replace(request.body, {
             author: request.principal?.subject ?? 'unknown',
             ...(ifMatch ? { ifMatch } : {}),
           }),
         (r) => ({
-          rulesVersion: r.version,
+          rulesVersion: r.rulesVersion,
           target: { version: r.version, changed: r.changed ? 1 : 0 },
           counts: { bytes: r.bytes },
         }),
@@ -229,6 +231,7 @@ function registerValidate(app: FastifyInstance, opts: RulesRoutesOptions): void 
             properties: {
               valid: { type: 'boolean' },
               version: { type: 'string' },
+              rulesVersion: { type: 'string' },
               code: { type: 'string' },
               errors: problemSchema.properties.errors,
             },
@@ -241,7 +244,7 @@ function registerValidate(app: FastifyInstance, opts: RulesRoutesOptions): void 
       const check = opts.rules.check(request.body);
       return reply.send(
         check.ok
-          ? { valid: true, version: check.version }
+          ? { valid: true, version: check.version, rulesVersion: check.rulesVersion }
           : { valid: false, code: check.error.code, errors: problemItems(check.error) },
       );
     },

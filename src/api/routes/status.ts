@@ -45,7 +45,7 @@ export async function statusRoutes(app: FastifyInstance, opts: StatusRoutesOptio
     },
     async () => {
       const types = await opts.sync.status();
-      return { generatedAt: opts.now().toISOString(), rulesVersion: opts.rules.current().version, types };
+      return { generatedAt: opts.now().toISOString(), rulesVersion: opts.rules.current().rulesVersion, types };
     },
   );
   await Promise.resolve();

@@ -97,7 +97,7 @@ export async function syncRoutes(app: FastifyInstance, opts: SyncRoutesOptions):
       const range = rangeOf(request.body);
       const input = {
         action: 'sync.trigger',
-        rulesVersion: opts.rules.current().version,
+        rulesVersion: opts.rules.current().rulesVersion,
         target: { instanceId: instance, resourceType, ...(range?.since ? { since: range.since } : {}) },
       };
       const { jobId } = await audited(

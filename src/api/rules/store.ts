@@ -89,7 +89,8 @@ class FileRulesStore<R> implements RulesStore<R> {
   readonly #opts: FileRulesStoreOptions<R>;
   readonly #listeners = new Set<RulesListener<R>>();
   #snapshot: RulesSnapshot<R> | undefined;
-  #preview: { version: string; anonymizer: Anonymizer } | undefined;
+  #preview: PreviewEngine | undefined;
+  #coverage: { version: string; report: unknown } | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #lastStat = '';
@@ -105,7 +106,10 @@ class FileRulesStore<R> implements RulesStore<R> {
     await this.#io('prepare', this.#opts.versionsDir, () => this.#prepareDir());
     const version = rulesVersionOf(text);
     const latest = (await this.history())[0];
-    const info = latest?.version === version ? latest : await this.#record(text, FILESYSTEM_AUTHOR);
+    const info =
+      latest?.version === version
+        ? { ...latest, rulesVersion: this.#opts.engine.versionOf(rules) }
+        : await this.#record(text, rules, FILESYSTEM_AUTHOR);
     this.#snapshot = Object.freeze({ ...info, text, rules });
     this.#lastStat = await this.#statKey();
     const every = this.#opts.watchIntervalMs ?? 0;
@@ -146,8 +150,8 @@ class FileRulesStore<R> implements RulesStore<R> {
 
   check(text: string): RulesCheck {
     try {
-      this.#load(text, 'draft');
-      return { ok: true, version: rulesVersionOf(text) };
+      const rules = this.#load(text, 'draft');
+      return { ok: true, version: rulesVersionOf(text), rulesVersion: this.#opts.engine.versionOf(rules) };
     } catch (err) {
       if (err instanceof AppError) {
         return { ok: false, error: err };
@@ -168,7 +172,7 @@ class FileRulesStore<R> implements RulesStore<R> {
       }
       await this.#saveVersion(text);
       await this.#io('write', this.#opts.file, () => atomicWrite(this.#opts.file, text));
-      const info = await this.#appendIndex(text, meta.author);
+      const info = await this.#appendIndex(text, rules, meta.author);
       this.#lastStat = await this.#statKey();
       this.#switchTo(Object.freeze({ ...info, text, rules }));
       return { ...info, changed: true };
@@ -178,11 +182,15 @@ class FileRulesStore<R> implements RulesStore<R> {
   preview(resources: readonly Resource[], draft?: string): PreviewResult {
     const anonymizer = draft === undefined ? this.#currentPreviewAnonymizer() : this.#draftAnonymizer(draft);
     const { outcomes, report } = anonymizer.anonymizer.deidentify(resources, { instanceId: PREVIEW_INSTANCE_ID });
-    return { rulesVersion: anonymizer.version, outcomes, report };
+    return { rulesVersion: anonymizer.rulesVersion, outcomes, report };
   }
 
   coverage(): unknown {
-    return this.#opts.engine.coverage(this.current().rules);
+    const snap = this.current();
+    if (this.#coverage?.version !== snap.version) {
+      this.#coverage = { version: snap.version, report: this.#opts.engine.coverage(snap.rules) };
+    }
+    return this.#coverage.report;
   }
 
   onRulesChanged(listener: RulesListener<R>): () => void {
@@ -215,17 +223,25 @@ class FileRulesStore<R> implements RulesStore<R> {
     }
   }
 
-  #currentPreviewAnonymizer(): { version: string; anonymizer: Anonymizer } {
+  #currentPreviewAnonymizer(): PreviewEngine {
     const snap = this.current();
     if (this.#preview?.version !== snap.version) {
-      this.#preview = { version: snap.version, anonymizer: this.#opts.engine.previewAnonymizer(snap.rules) };
+      this.#preview = {
+        version: snap.version,
+        rulesVersion: snap.rulesVersion,
+        anonymizer: this.#opts.engine.previewAnonymizer(snap.rules),
+      };
     }
     return this.#preview;
   }
 
-  #draftAnonymizer(draft: string): { version: string; anonymizer: Anonymizer } {
+  #draftAnonymizer(draft: string): PreviewEngine {
     const rules = this.#load(draft, 'draft');
-    return { version: rulesVersionOf(draft), anonymizer: this.#opts.engine.previewAnonymizer(rules) };
+    return {
+      version: rulesVersionOf(draft),
+      rulesVersion: this.#opts.engine.versionOf(rules),
+      anonymizer: this.#opts.engine.previewAnonymizer(rules),
+    };
   }
 
   #switchTo(snapshot: RulesSnapshot<R>): void {
@@ -255,8 +271,8 @@ class FileRulesStore<R> implements RulesStore<R> {
       const rules = this.#load(text, this.#opts.file);
       const info =
         this.#opts.recordExternalChanges === false
-          ? { version, author: FILESYSTEM_AUTHOR, at: this.#now(), bytes: Buffer.byteLength(text) }
-          : await this.#record(text, FILESYSTEM_AUTHOR);
+          ? this.#info(text, rules, FILESYSTEM_AUTHOR)
+          : await this.#record(text, rules, FILESYSTEM_AUTHOR);
       this.#switchTo(Object.freeze({ ...info, text, rules }));
     } catch (err) {
       this.#lastBadVersion = version;
@@ -269,9 +285,19 @@ class FileRulesStore<R> implements RulesStore<R> {
     return s ? `${s.mtimeMs}:${s.size}:${s.ino}` : 'missing';
   }
 
-  async #record(text: string, author: string): Promise<RulesVersionInfo> {
+  async #record(text: string, rules: R, author: string): Promise<RulesVersionInfo> {
     await this.#saveVersion(text);
-    return this.#appendIndex(text, author);
+    return this.#appendIndex(text, rules, author);
+  }
+
+  #info(text: string, rules: R, author: string): RulesVersionInfo {
+    return {
+      version: rulesVersionOf(text),
+      rulesVersion: this.#opts.engine.versionOf(rules),
+      author,
+      at: this.#now(),
+      bytes: Buffer.byteLength(text),
+    };
   }
 
   async #saveVersion(text: string): Promise<void> {
@@ -279,13 +305,8 @@ class FileRulesStore<R> implements RulesStore<R> {
     await this.#io('write', path, () => atomicWrite(path, text));
   }
 
-  async #appendIndex(text: string, author: string): Promise<RulesVersionInfo> {
-    const info: RulesVersionInfo = {
-      version: rulesVersionOf(text),
-      author,
-      at: this.#now(),
-      bytes: Buffer.byteLength(text),
-    };
+  async #appendIndex(text: string, rules: R, author: string): Promise<RulesVersionInfo> {
+    const info = this.#info(text, rules, author);
     const path = join(this.#opts.versionsDir, INDEX);
     await this.#io('append', path, () => appendFile(path, `${JSON.stringify(info)}\n`, 'utf8'));
     return info;
@@ -323,7 +344,14 @@ class FileRulesStore<R> implements RulesStore<R> {
 }
 
 function stripSnapshot(s: RulesVersionInfo): RulesVersionInfo {
-  return { version: s.version, author: s.author, at: s.at, bytes: s.bytes };
+  return { version: s.version, rulesVersion: s.rulesVersion, author: s.author, at: s.at, bytes: s.bytes };
+}
+
+/** An anonymizer for previews, with the versions of the rules it was built from. */
+interface PreviewEngine {
+  readonly version: string;
+  readonly rulesVersion: string;
+  readonly anonymizer: Anonymizer;
 }
 
 function parseIndexLine(line: string): RulesVersionInfo | undefined {
@@ -333,7 +361,13 @@ function parseIndexLine(line: string): RulesVersionInfo | undefined {
   try {
     const v = JSON.parse(line) as Partial<RulesVersionInfo>;
     if (typeof v.version === 'string' && typeof v.author === 'string' && typeof v.at === 'string') {
-      return { version: v.version, author: v.author, at: v.at, bytes: typeof v.bytes === 'number' ? v.bytes : 0 };
+      return {
+        version: v.version,
+        rulesVersion: typeof v.rulesVersion === 'string' ? v.rulesVersion : '',
+        author: v.author,
+        at: v.at,
+        bytes: typeof v.bytes === 'number' ? v.bytes : 0,
+      };
     }
   } catch {
     // A torn last line (crash during append) is skipped; the file it names is intact.

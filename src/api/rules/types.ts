@@ -9,8 +9,13 @@ import type { AppError } from '../../shared/errors/index.ts';
 
 /** One accepted version of the rules file. */
 export interface RulesVersionInfo {
-  /** SHA-256 (hex) of the file text: the version id. */
+  /** SHA-256 (hex) of the file text: the version id of the file. */
   readonly version: string;
+  /**
+   * The engine's version of the compiled rules (the short hash stamped into meta.tag of
+   * every de-identified resource); a comment-only edit changes `version` but not this.
+   */
+  readonly rulesVersion: string;
   /** Token subject of whoever saved it; `filesystem` for a file found changed on disk. */
   readonly author: string;
   /** ISO instant it was accepted. */
@@ -26,11 +31,12 @@ export interface RulesSnapshot<R = unknown> extends RulesVersionInfo {
 
 /** Result of checking a rules text without saving it. */
 export type RulesCheck =
-  { readonly ok: true; readonly version: string } | { readonly ok: false; readonly error: AppError };
+  | { readonly ok: true; readonly version: string; readonly rulesVersion: string }
+  | { readonly ok: false; readonly error: AppError };
 
 /** Result of de-identifying sample resources (nothing written anywhere). */
 export interface PreviewResult {
-  /** Version of the rules used (the draft's hash when a draft was given). */
+  /** Engine version of the rules used (the draft's when a draft was given). */
   readonly rulesVersion: string;
   readonly outcomes: readonly DeidOutcome[];
   readonly report: DeidReport;
@@ -45,6 +51,8 @@ export type RulesListener<R> = (snapshot: RulesSnapshot<R>) => void;
  */
 export interface RulesEngine<R> {
   load(text: string, source: string): R;
+  /** The engine's version of compiled rules (what it stamps into meta.tag). */
+  versionOf(rules: R): string;
   /** An anonymizer for previews (its own key and instance id: previews never match real pseudonyms). */
   previewAnonymizer(rules: R): Anonymizer;
   coverage(rules: R): unknown;
@@ -70,7 +78,7 @@ export interface RulesStore<R = unknown> {
   ): Promise<RulesVersionInfo & { readonly changed: boolean }>;
   /** De-identifies sample resources with the rules in use or with a draft; writes nothing. */
   preview(resources: readonly Resource[], draft?: string): PreviewResult;
-  /** What the rules in use cover (engine-defined report). */
+  /** What the rules in use cover (engine-defined report, computed once per version). */
   coverage(): unknown;
   /** Subscribes to accepted versions; returns the unsubscribe function. */
   onRulesChanged(listener: RulesListener<R>): () => void;

@@ -1,0 +1,31 @@
+/**
+ * The rules store's adapter over the real de-identification engine (src/anonymizer).
+ * Previews run with their own key, random per process unless given: a preview must never
+ * hand out the pseudonyms or date shifts of real data, or the preview route would become an
+ * oracle linking a known patient to their record on the global server.
+ */
+import { randomBytes } from 'node:crypto';
+import { coverage, createAnonymizer, loadRules, makeKey } from '../../anonymizer/index.ts';
+import type { CompiledRules, DeidKey } from '../../anonymizer/index.ts';
+import type { RulesEngine } from './types.ts';
+
+/** Options of the engine adapter. */
+export interface AnonymizerEngineOptions {
+  /** Key for previews. @defaultValue a random key made once per process */
+  readonly previewKey?: DeidKey;
+}
+
+/**
+ * Builds the RulesEngine over src/anonymizer.
+ * @param opts - preview key.
+ * @returns the engine adapter.
+ */
+export function anonymizerRulesEngine(opts: AnonymizerEngineOptions = {}): RulesEngine<CompiledRules> {
+  const key = opts.previewKey ?? makeKey('preview', randomBytes(32));
+  return {
+    load: (text, source) => loadRules(text, { source }),
+    versionOf: (rules) => rules.version,
+    previewAnonymizer: (rules) => createAnonymizer({ rules, key }),
+    coverage: (rules) => coverage(rules),
+  };
+}
