@@ -30,6 +30,9 @@ export type TransactionAnswer =
   /** 5xx, 429, or a malformed answer: try again later. */
   | { readonly kind: 'retry'; readonly status: number; readonly reason: string };
 
+/** Server message codes of a version conflict (HAPI: HAPI-0989 wrapped in HAPI-0550). */
+const VERSION_CONFLICT_CODES: ReadonlySet<string> = new Set(['HAPI-0989']);
+
 /**
  * Classifies an HTTP answer to a transaction POST.
  * @param status - HTTP status.
@@ -45,7 +48,9 @@ export function readTransactionAnswer(status: number, body: unknown, ops: readon
     return { kind: 'conflict', status };
   }
   if (status >= 400) {
-    return { kind: 'rejected', status, codes: outcomeCodes(body) };
+    const codes = outcomeCodes(body);
+    // HAPI answers a failed ifMatch with 409 HAPI-0989 ("not the current version"), not 412.
+    return status === 409 && codes.some((c) => VERSION_CONFLICT_CODES.has(c)) ? { kind: 'conflict', status } : { kind: 'rejected', status, codes };
   }
   const bundle = body as Bundle | undefined;
   if (bundle?.resourceType !== 'Bundle' || !Array.isArray(bundle.entry) || bundle.entry.length !== ops.length) {
@@ -99,8 +104,7 @@ export function outcomeCodes(body: unknown): string[] {
     if (typeof issue.code === 'string') {
       codes.add(issue.code);
     }
-    const hapi = /\bHAPI-\d{4}\b/.exec(issue.diagnostics ?? '');
-    if (hapi !== null) {
+    for (const hapi of (issue.diagnostics ?? '').matchAll(/\bHAPI-\d{4}\b/g)) {
       codes.add(hapi[0]);
     }
   }

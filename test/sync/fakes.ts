@@ -1,6 +1,6 @@
 /**
  * In-memory doubles for the engine's unit tests: a FHIR store with transaction semantics
- * like HAPI's (atomic, ifMatch → 412, referential integrity on write, HAPI-0535 duplicates,
+ * like HAPI's (atomic, stale ifMatch → 409 HAPI-0989, referential integrity on write, HAPI-0535 duplicates,
  * identical PUT = no new version, versions per resource), a change feed over an array, and
  * a tiny anonymizer. Integration tests use the real servers instead.
  */
@@ -145,13 +145,8 @@ function apply(store: FakeStore, entries: readonly BundleEntry[]): FhirAnswer {
       return outcome(422, 'HAPI-1234: refused by the server');
     }
     if (e.request!.ifMatch !== undefined && e.request!.ifMatch !== `W/"${prev?.version ?? 0}"`) {
-      return {
-        status: 412,
-        body: {
-          resourceType: 'OperationOutcome',
-          issue: [{ severity: 'error', code: 'conflict', diagnostics: 'HAPI-0550: version' }],
-        },
-      };
+      // HAPI's answer to a stale ifMatch: 409 HAPI-0550/HAPI-0989.
+      return outcome(409, 'HAPI-0550: HAPI-0989: Trying to update Basic/x/_history/1 but this is not the current version');
     }
     if (prev !== undefined && !prev.deleted && deepEqual(withoutMeta(prev.resource), withoutMeta(resource))) {
       out[i] = { status: '200 OK', etag: `W/"${prev.version}"` };
