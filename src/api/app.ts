@@ -54,25 +54,25 @@ function checkOptions(options: AppOptions): void {
   }
 }
 
-/**
- * Builds the API (not yet listening).
- * @param options - services, auth and limits.
- * @returns the Fastify instance, ready to `listen` or `inject`.
- * @throws API_ERR_CONFIG when an option is missing or out of range.
- */
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  checkOptions(options);
-  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const now = options.now ?? ((): Date => new Date());
+/** Options of the operations-only app of a process without the API role. */
+export interface OpsAppOptions {
+  readonly metrics: AppOptions['metrics'];
+  readonly auth: AppOptions['auth'];
+  readonly logger?: AppOptions['logger'];
+}
+
+async function baseApp(
+  options: Pick<AppOptions, 'logger' | 'trustProxy' | 'rateLimit' | 'auth'>,
+  bodyLimit: number,
+): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit,
-    // Our own request log line below carries the path without the query string.
+    // Our own request log line (below) carries the path without the query string.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: options.trustProxy ?? false,
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
   }) as unknown as FastifyInstance;
-
   await app.register(errorsPlugin, { bodyLimit });
   const limit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
   if (limit) {
@@ -86,15 +86,42 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     verify: createTokenVerifier(options.auth),
     publicPrefixes: [DOCS_PREFIX, UI_PREFIX],
   });
-  if (options.docs !== false) {
-    await app.register(docsPluginFp, { version: pkg.version });
-  }
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { method: request.method, path: pathOf(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     );
   });
+  return app;
+}
+
+/**
+ * Builds the small app a worker or scheduler process serves when asked (METRICS_PORT):
+ * GET /healthz and GET /metrics (with a token), so Prometheus can scrape every process.
+ * @param options - metrics registry, auth, logger.
+ * @returns the Fastify instance.
+ */
+export async function buildOpsApp(options: OpsAppOptions): Promise<FastifyInstance> {
+  const app = await baseApp({ ...options, rateLimit: false }, DEFAULT_BODY_LIMIT);
+  await app.register(healthRoutes, { readyTimeoutMs: DEFAULT_READY_TIMEOUT_MS });
+  await app.register(metricsRoutes, { registry: options.metrics });
+  return app;
+}
+
+/**
+ * Builds the API (not yet listening).
+ * @param options - services, auth and limits.
+ * @returns the Fastify instance, ready to `listen` or `inject`.
+ * @throws API_ERR_CONFIG when an option is missing or out of range.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  checkOptions(options);
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const now = options.now ?? ((): Date => new Date());
+  const app = await baseApp(options, bodyLimit);
+  if (options.docs !== false) {
+    await app.register(docsPluginFp, { version: pkg.version });
+  }
   const audit = createAuditor(options.audit, now);
   const { sync, rules, instances } = options;
   await app.register(healthRoutes, { sync, readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS });

@@ -9,7 +9,8 @@ import { problemResponses } from '../schemas.ts';
 
 /** Options of the health routes. */
 export interface HealthRoutesOptions {
-  readonly sync: SyncControl;
+  /** Without it, only /healthz is served (a process with no API role). */
+  readonly sync?: SyncControl;
   /** How long to wait for SyncControl.ready(). */
   readonly readyTimeoutMs: number;
 }
@@ -61,6 +62,10 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
     },
     (_request, reply) => reply.send({ status: 'ok' as const }),
   );
+  const sync = opts.sync;
+  if (!sync) {
+    return;
+  }
   app.get(
     '/readyz',
     {
@@ -73,7 +78,7 @@ export async function healthRoutes(app: FastifyInstance, opts: HealthRoutesOptio
       },
     },
     async (_request, reply) => {
-      const checks = await checkReady(opts.sync, opts.readyTimeoutMs);
+      const checks = await checkReady(sync, opts.readyTimeoutMs);
       const ready = checks.redis && checks.global;
       return reply.code(ready ? 200 : 503).send({ ready, checks });
     },
