@@ -17,10 +17,10 @@
  * boundaries are covered the same way. Memory is bounded by a page (plus those keys).
  *
  * Limits: `search-lastupdated` sees current versions only (versions replaced between two
- * polls are never seen, the latest is) and no deletions without `deletionsQuery`; duplicates
- * can be delivered again after a cursor that outgrew `maxCursorKeys` or on servers without
- * version ids, so writes must be idempotent; a transaction longer than `settleMs` can still
- * be missed; `fhir-history` needs `_at=ge..&_at=lt..` ranges (HAPI), and `aidbox-changes`
+ * polls are never seen, the latest is) and no deletions without `deletionsQuery`; a change
+ * can be delivered twice after a restart inside a tie larger than `maxCursorKeys`, or on
+ * servers that give no version ids (Aidbox answers without meta), so writes must be
+ * idempotent; a transaction longer than `settleMs` can still be missed; `fhir-history` needs `_at=ge..&_at=lt..` ranges (HAPI), and `aidbox-changes`
  * needs `pageSize` within Aidbox's `_count` limit.
  */
 export type * from './types.ts';

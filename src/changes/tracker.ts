@@ -126,7 +126,9 @@ export class Tracker {
 
 /**
  * Groups chunks into pages, drops changes already delivered, and attaches safe cursors.
- * Stops early when the cursor overflows inside the settle window (the rest comes next poll).
+ * Inside a tie larger than `maxCursorKeys`, pages carry the last cursor that fitted (safe; a
+ * restart re-reads the tie). Inside the settle window, a page whose keys would not fit is held
+ * back and the poll ends: it comes once older changes have settled.
  * @param chunks - the reader's output.
  * @param tracker - the run's cursor state.
  * @param pageSize - most changes per page.
@@ -142,29 +144,35 @@ export async function* assemble(
   let buffer: Item[] = [];
   let bufferKeys = new Set<string>();
   let claim: number | undefined;
-  let lastCursor = startCursor;
 
-  const flush = (): ChangePage => {
+  // Returns undefined when the page must be held back: inside the settle window its keys would
+  // not fit in the cursor, so it is left for a later poll instead of being delivered twice.
+  const flush = (): ChangePage | undefined => {
     for (const item of buffer) {
       tracker.record(item);
     }
     if (claim !== undefined) {
       tracker.complete(claim);
     }
+    if (tracker.overfull && tracker.settled) {
+      return undefined;
+    }
     const page = { changes: buffer.map((i) => i.change), cursor: tracker.cursor() };
     buffer = [];
     bufferKeys = new Set();
-    lastCursor = page.cursor;
     return page;
   };
 
+  let last = startCursor;
   for await (const chunk of chunks) {
     const fresh = unseen(chunk.items, (key) => tracker.has(key) || bufferKeys.has(key));
     if (buffer.length > 0 && buffer.length + fresh.length > pageSize) {
-      yield flush();
-      if (tracker.overfull && tracker.settled) {
+      const page = flush();
+      if (!page) {
         return;
       }
+      last = page.cursor;
+      yield page;
     }
     for (const item of fresh) {
       buffer.push(item);
@@ -174,16 +182,17 @@ export async function* assemble(
     }
     claim = chunk.below ?? claim;
     if (buffer.length >= pageSize) {
-      yield flush();
-      if (tracker.overfull && tracker.settled) {
+      const page = flush();
+      if (!page) {
         return;
       }
+      last = page.cursor;
+      yield page;
     }
   }
-  const previous = lastCursor;
-  const last = flush();
-  if (last.changes.length > 0 || last.cursor !== previous) {
-    yield last;
+  const page = flush();
+  if (page && (page.changes.length > 0 || page.cursor !== last)) {
+    yield page;
   }
 }
 

@@ -70,9 +70,10 @@ export interface ChangeFeedConfig {
    */
   readonly pageSize?: number;
   /**
-   * Most (id, version) keys a cursor may carry for dedupe. Beyond it, pages carry the last
-   * cursor that fitted (safe, re-reads more after a restart) and a run stops early inside the
-   * settle window.
+   * Most (id, version) keys a cursor may carry for dedupe; size it above the number of changes
+   * expected within `settleMs`. Inside a tie larger than this, pages carry the last cursor that
+   * fitted (safe; a restart re-reads the tie); inside the settle window, a poll stops before a
+   * page whose keys would not fit, and that page comes once older changes have settled.
    * @defaultValue 1000
    */
   readonly maxCursorKeys?: number;

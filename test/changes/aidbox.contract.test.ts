@@ -192,6 +192,16 @@ describe('aidbox-changes (contract)', () => {
     },
   );
 
+  it("stops with the caller's AbortError when the signal fires", async () => {
+    await setup();
+    aidbox.add('Basic', 'created', basic('x'));
+    const controller = new AbortController();
+    controller.abort();
+    await expect(collect(feed().pages('Basic', undefined, { signal: controller.signal }))).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+  });
+
   it('refuses an unknown event rather than skipping a change', async () => {
     await setup();
     aidbox.add('Basic', 'archived', basic('x'));

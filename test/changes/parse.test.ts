@@ -2,8 +2,9 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { historyItems, parseVersionedRef } from '../../src/changes/history.ts';
+import { nextLink } from '../../src/changes/http.ts';
 import { searchItems } from '../../src/changes/search.ts';
-import { FEED_ERR_BAD_RESPONSE } from '../../src/shared/errors/index.ts';
+import { FEED_ERR_BAD_RESPONSE, FEED_ERR_FOREIGN_LINK } from '../../src/shared/errors/index.ts';
 
 const URL_ = 'http://127.0.0.1:8092/fhir/Basic/_history?_since=2026-01-01T00:00:00Z';
 
@@ -135,6 +136,30 @@ describe('searchItems', () => {
   it('refuses a page out of _lastUpdated order (a server that ignored _sort would make the cursor skip)', () => {
     expect(() => searchItems(page('2026-01-01T00:00:01Z', '2026-01-01T00:00:00Z'), 'Basic', URL_, 'resource')).toThrow(
       expect.objectContaining({ code: FEED_ERR_BAD_RESPONSE.code }),
+    );
+  });
+});
+
+describe('nextLink', () => {
+  const bundle = (url: string): Bundle => ({
+    resourceType: 'Bundle',
+    type: 'searchset',
+    link: [{ relation: 'next', url }],
+  });
+
+  it('follows links on the same origin and resolves relative ones', () => {
+    expect(nextLink(bundle('http://127.0.0.1:8092/fhir?_getpages=x'), 'http://127.0.0.1:8092/', URL_)).toBe(
+      'http://127.0.0.1:8092/fhir?_getpages=x',
+    );
+    expect(nextLink(bundle('/fhir?_getpages=y'), 'http://127.0.0.1:8092/', URL_)).toBe(
+      'http://127.0.0.1:8092/fhir?_getpages=y',
+    );
+    expect(nextLink({ resourceType: 'Bundle', type: 'searchset' }, 'http://127.0.0.1:8092/', URL_)).toBeUndefined();
+  });
+
+  it('refuses a link to another origin (credentials would follow it)', () => {
+    expect(() => nextLink(bundle('http://elsewhere.example/fhir?_getpages=x'), 'http://127.0.0.1:8092/', URL_)).toThrow(
+      expect.objectContaining({ code: FEED_ERR_FOREIGN_LINK.code }),
     );
   });
 });

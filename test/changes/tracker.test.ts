@@ -79,7 +79,7 @@ describe('assemble', () => {
     expect(still).toEqual([]);
   });
 
-  it('keeps the last cursor that fitted when too many keys would be needed, and stops inside the settle window', async () => {
+  it('holds back a page whose keys would not fit while inside the settle window, and ends the poll', async () => {
     const t = tracker(undefined, 2, 100);
     let pulled = 0;
     async function* counting(): AsyncGenerator<Chunk> {
@@ -89,13 +89,21 @@ describe('assemble', () => {
       }
     }
     const pages = await collect(assemble(counting(), t, 1, undefined));
-    const los = pages.map((p) => decodeCursor(p.cursor, 'ts', 'test'));
-    expect(los[0]!.seen.size).toBe(1);
-    expect(los[1]!.seen.size).toBe(2);
-    // third page would need 3 keys: it carries the second page's cursor, and the run stops.
-    expect(pages[2]!.cursor).toBe(pages[1]!.cursor);
-    expect(pages).toHaveLength(3);
+    expect(ids(pages)).toEqual(['x0/1', 'x1/1']); // x2 would need a third key: left for a later poll
+    expect(decodeCursor(pages[1]!.cursor, 'ts', 'test').seen.size).toBe(2);
     expect(pulled).toBe(3);
+  });
+
+  it('walks a tie larger than the key budget with the last cursor that fitted, then moves on', async () => {
+    const t = tracker(undefined, 2);
+    const tie = [0, 1, 2, 3, 4].map((i) => ({ items: [res(`t${i}`, '1', 10)], below: 10 }));
+    const pages = await collect(
+      assemble(chunksOf(...tie, { items: [res('after', '1', 11)], below: 12 }), t, 1, undefined),
+    );
+    expect(ids(pages)).toEqual(['t0/1', 't1/1', 't2/1', 't3/1', 't4/1', 'after/1']);
+    expect(pages[2]!.cursor).toBe(pages[1]!.cursor);
+    expect(pages[4]!.cursor).toBe(pages[1]!.cursor);
+    expect(decodeCursor(pages[5]!.cursor, 'ts', 'test')).toMatchObject({ lo: 12 });
   });
 });
 
