@@ -20,7 +20,7 @@ import { createMarker } from './mark.ts';
 import { createPseudonymizer } from './pseudonym.ts';
 import { patientKey, pseudonymousId } from './references.ts';
 import type { EntryTarget, ReferenceEnv } from './references.ts';
-import { ReportBuilder } from './report.ts';
+import { PathTries, ReportBuilder } from './report.ts';
 import type { BatchEnv } from './scope.ts';
 import { Walker } from './walk.ts';
 import type { RuntimeRule } from './walk.ts';
@@ -56,12 +56,13 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
   const runtime: RuntimeRule[] = [];
   for (const r of rules.rules) {
     const processor = registry.require(r.method);
-    runtime[r.index] = { rule: r, processor, options: r.options, subtree: processor.scope === 'subtree' };
+    runtime[r.index] = { rule: r, processor, options: r.options, subtree: processor.scope === 'subtree', drops: r.method === 'remove' || r.method === 'redact' };
   }
   const scrubs = rules.rules.some((r) => r.method === 'scrub');
   const exemptTypes = new Set(rules.settings.references.exemptTypes);
   const baseQuestionnaires = indexQuestionnaires(options.questionnaires ?? []);
   const mark = createMarker(rules.settings, rules.version, key.id);
+  const tries = new PathTries();
 
   const refsFor = (instanceId: string, fullUrls: ReadonlyMap<string, EntryTarget>): ReferenceEnv => ({
     instanceId,
@@ -85,12 +86,12 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
       knownPatients: knownPatients(all, refs),
     };
     const questionnaires = withBatchQuestionnaires(baseQuestionnaires, all);
-    const report = new ReportBuilder();
+    const report = new ReportBuilder(runtime, tries);
     const walker = new Walker({
       graph,
       rules: runtime,
       batch,
-      sink: report,
+      report,
       mark,
       itemCodes: (q, linkId) => (q === undefined ? undefined : questionnaires.get(q)?.get(linkId)),
     });

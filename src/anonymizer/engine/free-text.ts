@@ -26,6 +26,8 @@ const GENERIC = new RegExp(
   'giu',
 );
 
+const MAY_MATCH_GENERIC = /[\d@]|https?:/;
+
 /** The dictionary of one input. */
 export interface PhiDictionary {
   /** Matches any term; undefined when no term was found. */
@@ -149,6 +151,10 @@ export function scrubText(text: string, dictionary: PhiDictionary, replacement: 
   if (dictionary.pattern) {
     dictionary.pattern.lastIndex = 0;
     out = out.replace(dictionary.pattern, replacement);
+  }
+  // Every generic pattern needs a digit, an @ or a URL scheme: most texts (code labels) have none.
+  if (!MAY_MATCH_GENERIC.test(out)) {
+    return out;
   }
   GENERIC.lastIndex = 0;
   return out.replace(GENERIC, replacement);

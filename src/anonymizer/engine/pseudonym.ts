@@ -45,6 +45,7 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
   const hmac = (message: string): Buffer => outer.copy().update(inner.copy().update(message, 'utf8').digest()).digest();
 
   const memo = new Map<string, string>();
+  const bits = new Map<string, number>();
   return Object.freeze({
     uuid(message: string): string {
       let hit = memo.get(message);
@@ -58,7 +59,15 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
       return hit;
     },
     uint32(message: string): number {
-      return hmac(message).readUInt32BE(0);
+      let hit = bits.get(message);
+      if (hit === undefined) {
+        hit = hmac(message).readUInt32BE(0);
+        if (bits.size >= MEMO_LIMIT) {
+          bits.clear();
+        }
+        bits.set(message, hit);
+      }
+      return hit;
     },
     fingerprint(): string {
       return hmac('fhir-sync:key-fingerprint').subarray(0, 6).toString('hex');

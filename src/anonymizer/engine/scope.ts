@@ -46,12 +46,12 @@ export class ResourceScope implements ApplyContext {
   readonly #env: BatchEnv;
   readonly #resource: Readonly<Record<string, unknown>>;
   readonly #container: ResourceScope | undefined;
-  readonly #where: () => string;
+  readonly #where: { location(): string };
   #patient: string | undefined;
   #offset: number | undefined;
   #reference: string | undefined;
 
-  constructor(env: BatchEnv, resource: Readonly<Record<string, unknown>>, kind: ResourceKind, container: ResourceScope | undefined, where: () => string) {
+  constructor(env: BatchEnv, resource: Readonly<Record<string, unknown>>, kind: ResourceKind, container: ResourceScope | undefined, where: { location(): string }) {
     this.#env = env;
     this.settings = env.settings;
     this.#resource = resource;
@@ -62,7 +62,7 @@ export class ResourceScope implements ApplyContext {
   }
 
   location(): string {
-    return this.#where();
+    return this.#where.location();
   }
 
   pseudonymousId(resourceType: string, id: string): string {

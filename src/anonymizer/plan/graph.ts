@@ -55,12 +55,28 @@ export interface PlanNode {
   readonly hereMin: number;
   /** Lowest index of any rule that can match strictly below; -1 when a nested resource is below. */
   minInside(): number;
+  /**
+   * Like minInside, but not looking through `extension`, `modifierExtension` and `_key`
+   * companions (extensions can hold any type, so through them nearly every rule is "inside").
+   * The walker copies such a subtree directly and walks only the extensions it finds.
+   */
+  minDirect(): number;
   /** Child node for a JSON key (value node or array node); undefined for a key the type lacks. */
   child(key: string): PlanNode | undefined;
+  /** Child node with its element information (cached; the walker's hot path). */
+  edge(key: string): PlanEdge | undefined;
   /** Element information of a child key. */
   element(key: string): ElementInfo | undefined;
   /** Item node of an array node. */
   item(index: number): PlanNode;
+}
+
+/** A child of a node with what the walker needs to know about the key. */
+export interface PlanEdge {
+  readonly node: PlanNode;
+  readonly el: ElementInfo;
+  /** `_key` of a primitive element; the primitive key of a `_key` companion. */
+  readonly pairKey: string | undefined;
 }
 
 /** The plan graph of one rules file. */
@@ -100,6 +116,7 @@ class Graph implements PlanGraph {
   readonly #schema: FhirSchema;
   readonly #predicates: ReadonlyMap<number, RulePredicate>;
   readonly #nodes = new Map<string, Node>();
+  readonly #roots = new Map<string, Node | null>();
   readonly #scopedTypes: ReadonlySet<string>;
   readonly #hasQuestionnaireRules: boolean;
   #nextId = 0;
@@ -123,12 +140,18 @@ class Graph implements PlanGraph {
   }
 
   root(resourceType: string): PlanNode | undefined {
-    if (!this.#schema.isResourceType(resourceType)) {
-      return undefined;
+    let root = this.#roots.get(resourceType);
+    if (root === undefined) {
+      if (this.#schema.isResourceType(resourceType)) {
+        const scope = this.#scopedTypes.has(resourceType) ? resourceType : '*';
+        const partials = this.#anchored(resourceType, scope, true);
+        root = this.node({ scope, role: 'root', type: resourceType, isArray: false, partials });
+      } else {
+        root = null;
+      }
+      this.#roots.set(resourceType, root);
     }
-    const scope = this.#scopedTypes.has(resourceType) ? resourceType : '*';
-    const partials = this.#anchored(resourceType, scope, true);
-    return this.node({ scope, role: 'root', type: resourceType, isArray: false, partials });
+    return root ?? undefined;
   }
 
   size(): number {
@@ -315,10 +338,12 @@ class Node implements PlanNode {
   readonly #graph: Graph;
   readonly #state: State;
   readonly #children = new Map<string, Node | null>();
+  readonly #edges = new Map<string, PlanEdge | null>();
   readonly #items = new Map<number, Node>();
   #other: Node | undefined;
   #indices: readonly number[] | undefined;
   #minInside: number | undefined;
+  #minDirect: number | undefined;
 
   constructor(graph: Graph, id: number, state: State, here: PlanRule[]) {
     this.#graph = graph;
@@ -351,9 +376,20 @@ class Node implements PlanNode {
     return c ?? undefined;
   }
 
+  edge(key: string): PlanEdge | undefined {
+    let e = this.#edges.get(key);
+    if (e === undefined) {
+      const el = this.element(key);
+      const node = el ? this.child(key) : undefined;
+      e = el && node ? { node, el, pairKey: el.companionOf ?? (el.primitive ? '_' + key : undefined) } : null;
+      this.#edges.set(key, e);
+    }
+    return e ?? undefined;
+  }
+
   item(index: number): Node {
     this.#indices ??= this.#graph.indicesOf(this.#state);
-    if (this.#indices.includes(index)) {
+    if (this.#indices.length > 0 && this.#indices.includes(index)) {
       let n = this.#items.get(index);
       if (!n) {
         n = this.#graph.node(this.#graph.itemState(this.#state, index));
@@ -411,13 +447,26 @@ class Node implements PlanNode {
     return this.#minInside as number;
   }
 
-  knownMinInside(): number | undefined {
-    return this.#minInside;
+  minDirect(): number {
+    if (this.#minDirect === undefined) {
+      computeMinInside(this);
+    }
+    return this.#minDirect as number;
   }
 
-  setMinInside(v: number): void {
-    this.#minInside = v;
+  known(): [number, number] | undefined {
+    return this.#minInside === undefined ? undefined : [this.#minInside, this.#minDirect as number];
   }
+
+  setMins(all: number, direct: number): void {
+    this.#minInside = all;
+    this.#minDirect = direct;
+  }
+}
+
+/** Keys whose subtrees the direct minimum does not look into. */
+function indirect(key: string): boolean {
+  return key === 'extension' || key === 'modifierExtension' || key.charCodeAt(0) === 95; // '_'
 }
 
 /** Fixpoint over the reachable subgraph (it has cycles: Extension.extension, QR item.item). */
@@ -427,31 +476,39 @@ function computeMinInside(start: Node): void {
   const stack: Node[] = [start];
   while (stack.length > 0) {
     const n = stack.pop() as Node;
-    if (seen.has(n) || n.knownMinInside() !== undefined) {
+    if (seen.has(n) || n.known() !== undefined) {
       continue;
     }
     seen.add(n);
     list.push(n);
     stack.push(...n.allChildren());
   }
-  const value = new Map<Node, number>(list.map((n) => [n, NO_RULE]));
-  const get = (n: Node): number => value.get(n) ?? n.knownMinInside() ?? NO_RULE;
+  const all = new Map<Node, number>(list.map((n) => [n, NO_RULE]));
+  const direct = new Map<Node, number>(list.map((n) => [n, NO_RULE]));
+  const get = (m: Map<Node, number>, n: Node, k: 0 | 1): number => m.get(n) ?? (n.known() as [number, number] | undefined)?.[k] ?? NO_RULE;
+  const edges = new Map<Node, [string, Node][]>(list.map((n) => [n, n.edges()]));
   let changed = true;
   while (changed) {
     changed = false;
     for (const n of list) {
-      let m = get(n);
-      for (const c of n.allChildren()) {
-        m = Math.min(m, c.hereMin, c.nested ? -1 : NO_RULE, get(c));
+      let a = get(all, n, 0);
+      let d = get(direct, n, 1);
+      for (const [key, c] of edges.get(n) as [string, Node][]) {
+        const here = Math.min(c.hereMin, c.nested ? -1 : NO_RULE);
+        a = Math.min(a, here, get(all, c, 0));
+        if (!indirect(key)) {
+          d = Math.min(d, here, get(direct, c, 1));
+        }
       }
-      if (m < get(n)) {
-        value.set(n, m);
+      if (a < get(all, n, 0) || d < get(direct, n, 1)) {
+        all.set(n, a);
+        direct.set(n, d);
         changed = true;
       }
     }
   }
   for (const n of list) {
-    n.setMinInside(value.get(n) as number);
+    n.setMins(all.get(n) as number, direct.get(n) as number);
   }
 }
 
