@@ -16,7 +16,7 @@
  */
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
-import { FEED_ERR_BAD_RESPONSE } from '../shared/errors/index.ts';
+import { FEED_ERR_BAD_RESPONSE, FEED_ERR_UNSUPPORTED } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
 import { asBundle, getJson, instantMs, nextLink } from './http.ts';
 import { changeKey, type Item } from './tracker.ts';
@@ -55,6 +55,11 @@ export function historySource(deps: HistorySourceDeps): RangeSource {
     async probe(a: number, b: number | undefined, limit: number): Promise<Probe> {
       const { bundle, url } = await fetchPage(windowUrl(a, b, limit + 1));
       const items = historyItems(bundle, deps.resourceType, url, a);
+      // (One second of slack below: some servers report lastUpdated truncated to the second.)
+      if (items.some((i) => i.pos < a - 1000 || (b !== undefined && i.pos >= b))) {
+        // Windows are the basis of every completeness claim: a server that ignores them is unusable here.
+        throw FEED_ERR_UNSUPPORTED.create('fhir-history', deps.resourceType, 'the server ignores _since/_at bounds');
+      }
       const more = nextLink(bundle, deps.client.getBaseUrl(), url) !== undefined || items.length > limit;
       return { items, overflow: more, hint: oldestKnown(bundle) };
     },
