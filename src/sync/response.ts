@@ -50,7 +50,9 @@ export function readTransactionAnswer(status: number, body: unknown, ops: readon
   if (status >= 400) {
     const codes = outcomeCodes(body);
     // HAPI answers a failed ifMatch with 409 HAPI-0989 ("not the current version"), not 412.
-    return status === 409 && codes.some((c) => VERSION_CONFLICT_CODES.has(c)) ? { kind: 'conflict', status } : { kind: 'rejected', status, codes };
+    return status === 409 && codes.some((c) => VERSION_CONFLICT_CODES.has(c))
+      ? { kind: 'conflict', status }
+      : { kind: 'rejected', status, codes };
   }
   const bundle = body as Bundle | undefined;
   if (bundle?.resourceType !== 'Bundle' || !Array.isArray(bundle.entry) || bundle.entry.length !== ops.length) {

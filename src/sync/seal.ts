@@ -30,24 +30,23 @@ const PREFIX = 's1';
  * @returns the codec.
  */
 export function sealingCodec(secret: Uint8Array, keyId: string): CursorCodec {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(keyId)) {
-    throw SYNC_ERR_CURSOR_INVALID.create('codec', 'config', 'key id must be [A-Za-z0-9_-]{1,64}');
-  }
   const key = Buffer.from(hkdfSync('sha256', secret, 'fhir-sync', 'cursor-seal/v1', 32));
-  const aad = Buffer.from(`${PREFIX}.${keyId}`);
+  // The key id may hold dots; it travels base64url-encoded so `.` stays the separator.
+  const kidText = Buffer.from(keyId, 'utf8').toString('base64url');
+  const aad = Buffer.from(`${PREFIX}.${kidText}`);
   return Object.freeze({
     seal(cursor: string): string {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(aad);
       const body = Buffer.concat([cipher.update(cursor, 'utf8'), cipher.final()]);
-      return `${PREFIX}.${keyId}.${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')}`;
+      return `${PREFIX}.${kidText}.${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')}`;
     },
     open(stored: string): string {
       const [prefix, kid, data] = stored.split('.');
       if (prefix !== PREFIX || data === undefined) {
         throw SYNC_ERR_CURSOR_INVALID.create('cursor', 'server', 'not a sealed cursor');
       }
-      if (kid !== keyId) {
+      if (kid !== kidText) {
         throw SYNC_ERR_CURSOR_INVALID.create('cursor', 'server', 'sealed under another key id');
       }
       const raw = Buffer.from(data, 'base64url');

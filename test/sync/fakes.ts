@@ -146,7 +146,10 @@ function apply(store: FakeStore, entries: readonly BundleEntry[]): FhirAnswer {
     }
     if (e.request!.ifMatch !== undefined && e.request!.ifMatch !== `W/"${prev?.version ?? 0}"`) {
       // HAPI's answer to a stale ifMatch: 409 HAPI-0550/HAPI-0989.
-      return outcome(409, 'HAPI-0550: HAPI-0989: Trying to update Basic/x/_history/1 but this is not the current version');
+      return outcome(
+        409,
+        'HAPI-0550: HAPI-0989: Trying to update Basic/x/_history/1 but this is not the current version',
+      );
     }
     if (prev !== undefined && !prev.deleted && deepEqual(withoutMeta(prev.resource), withoutMeta(resource))) {
       out[i] = { status: '200 OK', etag: `W/"${prev.version}"` };

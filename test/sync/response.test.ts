@@ -79,9 +79,32 @@ describe('transaction answers', () => {
 
 describe('HAPI version conflicts', () => {
   it('reads 409 HAPI-0989 as a cursor conflict, other 409s as rejections', () => {
-    const conflict = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing', diagnostics: 'HAPI-0550: HAPI-0989: Trying to update Basic/x/_history/5 but this is not the current version' }] };
+    const conflict = {
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'processing',
+          diagnostics: 'HAPI-0550: HAPI-0989: Trying to update Basic/x/_history/5 but this is not the current version',
+        },
+      ],
+    };
     expect(readTransactionAnswer(409, conflict, ops)).toEqual({ kind: 'conflict', status: 409 });
-    const refs = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing', diagnostics: 'HAPI-0515: Unable to delete Patient/x because at least one resource has a reference to this resource' }] };
-    expect(readTransactionAnswer(409, refs, ops)).toEqual({ kind: 'rejected', status: 409, codes: ['processing', 'HAPI-0515'] });
+    const refs = {
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'processing',
+          diagnostics:
+            'HAPI-0515: Unable to delete Patient/x because at least one resource has a reference to this resource',
+        },
+      ],
+    };
+    expect(readTransactionAnswer(409, refs, ops)).toEqual({
+      kind: 'rejected',
+      status: 409,
+      codes: ['processing', 'HAPI-0515'],
+    });
   });
 });

@@ -1,0 +1,240 @@
+/**
+ * Helpers of the sync engine's live tests (real HAPI servers, real Redis): unique instance
+ * ids, an instances file in a temp dir, loading Synthea fixtures into a local, priming
+ * cursors at "now" (the shared locals hold other tests' data, which these tests must not
+ * sync), reading what landed on the global server, and the PHI strings of the inputs.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import pino from 'pino';
+import { createAnonymizer, loadRulesFile, makeKey } from '../../src/anonymizer/index.ts';
+import type { Anonymizer, DeidKey } from '../../src/anonymizer/index.ts';
+import { parseInstances } from '../../src/instances/index.ts';
+import type { InstancesConfig } from '../../src/instances/index.ts';
+import { createFhirStore, createSyncEngine, rangeCursorFor, sealingCodec } from '../../src/sync/index.ts';
+import type { CursorCodec, FhirStore, SyncEngine } from '../../src/sync/index.ts';
+import { cursorResource } from '../../src/sync/state.ts';
+
+export const FIXTURES = {
+  luigi: 'test/fixtures/sync/Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json',
+  buster: 'test/fixtures/sync/Buster_Hoeger_ad2e3fc5-2b5d-4cb9-8d03-9ea0f4ac8423.json',
+  liz: 'test/fixtures/sync/Liz_Conn_27c911c6-f045-4ffa-af5d-6eba57ac94b2.json',
+} as const;
+
+/** Clinical types of the fixtures (Practitioner is not sent: its references are masked). */
+export const CLINICAL_TYPES = [
+  'Patient',
+  'Encounter',
+  'Condition',
+  'Observation',
+  'Procedure',
+  'Immunization',
+  'MedicationRequest',
+  'DiagnosticReport',
+  'CarePlan',
+  'Claim',
+  'ExplanationOfBenefit',
+] as const;
+
+/** A short unique suffix. */
+export function uniq(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/** The FHIR base without `/fhir`. */
+export function rootOf(fhirBase: string): string {
+  return fhirBase.replace(/\/fhir\/?$/, '/');
+}
+
+/** One local instance in a test's instances.yaml. */
+export interface LiveInstance {
+  readonly id: string;
+  readonly fhirBase: string;
+  readonly sendTypes: readonly string[];
+  readonly receiveAdminTypes?: readonly string[];
+  readonly localOnlyAdmin?: 'send' | 'mask' | 'drop';
+  readonly pageSize?: number;
+}
+
+/**
+ * Writes an instances file for a test.
+ * @returns its path and parsed content.
+ */
+export async function writeInstances(
+  globalBase: string,
+  instances: readonly LiveInstance[],
+  options: { bundleSize?: number } = {},
+): Promise<{ path: string; config: InstancesConfig }> {
+  const lines = [
+    'version: 1',
+    'global:',
+    `  baseUrl: ${rootOf(globalBase)}`,
+    '  fhirUrlPath: fhir',
+    `  bundleSize: ${options.bundleSize ?? 100}`,
+    '  feed: { kind: fhir-history, settleMs: 1000 }',
+    'instances:',
+    ...instances.flatMap((i) => [
+      `  - id: ${i.id}`,
+      `    baseUrl: ${rootOf(i.fhirBase)}`,
+      `    feed: { kind: fhir-history, settleMs: 1000${i.pageSize === undefined ? '' : `, pageSize: ${i.pageSize}`} }`,
+      `    sendTypes: [${i.sendTypes.join(', ')}]`,
+      `    receiveAdminTypes: [${(i.receiveAdminTypes ?? []).join(', ')}]`,
+      `    references: { unsynced: mask, localOnlyAdmin: ${i.localOnlyAdmin ?? 'mask'} }`,
+      `    schedule: '0 0 1 1 *'`,
+    ]),
+  ];
+  const dir = await mkdtemp(join(tmpdir(), 'sync-live-'));
+  const path = join(dir, 'instances.yaml');
+  const text = `${lines.join('\n')}\n`;
+  await writeFile(path, text);
+  return { path, config: parseInstances(text, { source: path }).config };
+}
+
+let rules: ReturnType<typeof loadRulesFile> | undefined;
+
+/** The real anonymizer with the project's rules and a per-run random key. */
+export function testAnonymizer(key: DeidKey = makeKey('sync-test', randomBytes(32))): {
+  anonymizer: Anonymizer;
+  key: DeidKey;
+  codec: CursorCodec;
+} {
+  rules ??= loadRulesFile('config/anonymization.yaml');
+  return { anonymizer: createAnonymizer({ rules, key }), key, codec: sealingCodec(key.secret, key.id) };
+}
+
+/** An engine over a config, without Redis. */
+export function testEngine(config: InstancesConfig, anonymizer: Anonymizer, codec: CursorCodec): SyncEngine {
+  return createSyncEngine({
+    config: () => Promise.resolve(config),
+    anonymizer,
+    codec,
+    logger: pino({ level: 'silent' }),
+    retry: { attempts: 4, baseDelayMs: 200, maxDelayMs: 2000 },
+  });
+}
+
+/** A lock function that does not lock (tests running the engine directly). */
+export const noLock = <T>(_id: string, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> =>
+  fn(undefined);
+
+/** A store over a FHIR base URL (no auth). */
+export function storeAt(fhirBase: string): FhirStore {
+  return createFhirStore({ baseUrl: rootOf(fhirBase), fhirPath: 'fhir' });
+}
+
+/** Reads a fixture bundle. */
+export async function fixture(path: string): Promise<Bundle> {
+  return JSON.parse(await readFile(path, 'utf8')) as Bundle;
+}
+
+/**
+ * POSTs a transaction bundle to a local and returns the created ids per type.
+ * @returns `Type` → local ids.
+ */
+export async function loadBundle(fhirBase: string, bundle: Bundle): Promise<Map<string, string[]>> {
+  const res = await fetch(fhirBase, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json' },
+    body: JSON.stringify(bundle),
+  });
+  if (res.status !== 200) {
+    throw new Error(`loading a bundle answered ${res.status}`);
+  }
+  const answer = (await res.json()) as Bundle;
+  const out = new Map<string, string[]>();
+  for (const e of answer.entry ?? []) {
+    const m = /^([A-Za-z]+)\/([^/]+)\/_history/.exec(e.response?.location ?? '');
+    if (m !== null) {
+      out.set(m[1]!, [...(out.get(m[1]!) ?? []), m[2]!]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes the forward cursors of an instance at an instant, so passes only see later changes.
+ */
+export async function primeCursors(
+  global: FhirStore,
+  codec: CursorCodec,
+  instanceId: string,
+  types: readonly string[],
+  since: Date,
+  direction: 'forward' | 'reverse' = 'forward',
+): Promise<void> {
+  const make = rangeCursorFor({ kind: 'fhir-history' })!;
+  const entry = types.map((t) => {
+    const basic = cursorResource({
+      direction,
+      instanceId,
+      resourceType: t,
+      updatedAt: since.toISOString(),
+      cursor: codec.seal(make(since.toISOString())!),
+    });
+    return { resource: basic, request: { method: 'PUT' as const, url: `Basic/${basic.id}` } };
+  });
+  const ans = await global.transaction({ resourceType: 'Bundle', type: 'transaction', entry });
+  if (ans.status !== 200) {
+    throw new Error(`priming cursors answered ${ans.status}`);
+  }
+}
+
+/** GET as JSON (tests only). */
+export async function getJson<T = Resource>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { headers: { accept: 'application/fhir+json', 'cache-control': 'no-cache' } });
+  return { status: res.status, body: (res.status === 200 ? await res.json() : undefined) as T };
+}
+
+/**
+ * Strings of a bundle's Patients that must never reach the global server: names, phone
+ * numbers, address lines and cities, identifier values, birth dates.
+ */
+export function phiStrings(bundle: Bundle): string[] {
+  const out = new Set<string>();
+  for (const e of bundle.entry ?? []) {
+    const r = e.resource;
+    if (r?.resourceType !== 'Patient') {
+      continue;
+    }
+    for (const n of r.name ?? []) {
+      [...(n.given ?? []), n.family].forEach((s) => s !== undefined && s.length >= 4 && out.add(s));
+    }
+    for (const t of r.telecom ?? []) {
+      if (t.value !== undefined) {
+        out.add(t.value);
+      }
+    }
+    for (const a of r.address ?? []) {
+      [...(a.line ?? [])].forEach((s) => out.add(s));
+    }
+    for (const i of r.identifier ?? []) {
+      if (i.value !== undefined && i.value.length >= 6) {
+        out.add(i.value);
+      }
+    }
+    if (r.birthDate !== undefined) {
+      out.add(r.birthDate);
+    }
+  }
+  return [...out];
+}
+
+/** Waits until `check` returns true. */
+export async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  label: string,
+  everyMs = 250,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${label}`);
+}
