@@ -47,3 +47,43 @@ describe('fhir-sync dispatcher', () => {
     expect(io2.err()).toBe('internal error (TypeError)\n');
   });
 });
+
+describe('fhir-sync sync arguments', () => {
+  it('reads instance, type and options', async () => {
+    const { parseSyncArgs } = await import('../../src/cli/sync.ts');
+    expect(parseSyncArgs(['local-a', 'Patient'])).toEqual({
+      instanceId: 'local-a',
+      resourceType: 'Patient',
+      reverse: false,
+      lock: true,
+    });
+    expect(parseSyncArgs(['--since', '2025-01-01T00:00:00Z', 'a', 'Observation', '--no-lock'])).toEqual({
+      instanceId: 'a',
+      resourceType: 'Observation',
+      since: '2025-01-01T00:00:00Z',
+      reverse: false,
+      lock: false,
+    });
+    expect(parseSyncArgs(['a', 'Organization', '--reverse'])?.reverse).toBe(true);
+  });
+
+  it('refuses incomplete or contradictory arguments', async () => {
+    const { parseSyncArgs } = await import('../../src/cli/sync.ts');
+    expect(parseSyncArgs(['a'])).toBeUndefined();
+    expect(parseSyncArgs(['a', 'Patient', 'extra'])).toBeUndefined();
+    expect(parseSyncArgs(['a', 'Patient', '--since', 'yesterday'])).toBeUndefined();
+    expect(parseSyncArgs(['a', 'Organization', '--reverse', '--since', '2025-01-01'])).toBeUndefined();
+    expect(parseSyncArgs(['a', 'Patient', '--frobnicate'])).toBeUndefined();
+  });
+
+  it('answers 2 with the usage for bad arguments', async () => {
+    let err = '';
+    const code = await runCli(['sync', 'only-one'], {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (err += s) },
+      env: {},
+    });
+    expect(code).toBe(2);
+    expect(err).toMatch(/^Usage: fhir-sync sync/);
+  });
+});
