@@ -234,7 +234,7 @@ describe('forward sync of two locals into the global server', () => {
     const encA = fetched.find(
       (r) =>
         r.resourceType === 'Encounter' &&
-        (r).subject?.reference?.includes(pseudo(A, 'Patient', loadedA.get('Patient')![0]!)),
+        r.subject?.reference?.includes(pseudo(A, 'Patient', loadedA.get('Patient')![0]!)),
     ) as Encounter;
     expect(encA.serviceProvider?.reference).toBe(
       `Organization/${stateId('local-admin', A, 'Organization', loadedA.get('Organization')![0]!)}`,
@@ -242,7 +242,7 @@ describe('forward sync of two locals into the global server', () => {
     const encB = fetched.find(
       (r) =>
         r.resourceType === 'Encounter' &&
-        (r).subject?.reference?.includes(pseudo(B, 'Patient', loadedB.get('Patient')![0]!)),
+        r.subject?.reference?.includes(pseudo(B, 'Patient', loadedB.get('Patient')![0]!)),
     ) as Encounter;
     expect(encB.serviceProvider?.reference).toBeUndefined();
     expect(encB.serviceProvider?.extension?.[0]?.valueCode).toBe('masked');
