@@ -70,6 +70,7 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
     exemptTypes,
     fullUrls,
     isResourceType: (t) => schema.isResourceType(t),
+    cache: new Map(),
   });
 
   const deidentify = (resources: readonly Resource[], context: DeidContext): { outcomes: DeidOutcome[]; report: DeidReport } => {
@@ -84,6 +85,7 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
       schema,
       dictionary: scrubs ? collectPhi(all, rules.settings.freeText.minTermLength) : undefined,
       knownPatients: knownPatients(all, refs),
+      offsets: new Map(),
     };
     const questionnaires = withBatchQuestionnaires(baseQuestionnaires, all);
     const report = new ReportBuilder(runtime, tries);

@@ -35,6 +35,11 @@ interface Coding {
  */
 export function createMarker(settings: RulesSettings, rulesVersion: string, keyId: string): (out: Record<string, unknown>, labels: ReadonlySet<SecurityLabel>) => Record<string, unknown> {
   const { securityLabels, tags } = settings.marking;
+  // Shared, frozen codings: every resource carries the same ones.
+  const ours = [Object.freeze({ system: RULES_VERSION_TAG_SYSTEM, code: rulesVersion }), Object.freeze({ system: KEY_ID_TAG_SYSTEM, code: keyId })];
+  const labelCodings = new Map(
+    (Object.keys(DISPLAY) as SecurityLabel[]).map((code) => [code, Object.freeze({ system: SECURITY_LABEL_SYSTEM, code, display: DISPLAY[code] })]),
+  );
   return (out, labels) => {
     if (!tags && (!securityLabels || labels.size === 0)) {
       return out;
@@ -45,13 +50,13 @@ export function createMarker(settings: RulesSettings, rulesVersion: string, keyI
       const added = [...labels]
         .sort()
         .filter((code) => !existing.some((c) => c.system === SECURITY_LABEL_SYSTEM && c.code === code))
-        .map((code) => ({ system: SECURITY_LABEL_SYSTEM, code, display: DISPLAY[code] }));
+        .map((code) => labelCodings.get(code) as Coding);
       meta.security = [...existing, ...added];
     }
     if (tags) {
       const existing = Array.isArray(meta.tag) ? (meta.tag as Coding[]) : [];
       const others = existing.filter((c) => c.system !== RULES_VERSION_TAG_SYSTEM && c.system !== KEY_ID_TAG_SYSTEM);
-      meta.tag = [...others, { system: RULES_VERSION_TAG_SYSTEM, code: rulesVersion }, { system: KEY_ID_TAG_SYSTEM, code: keyId }];
+      meta.tag = [...others, ...ours];
     }
     return withMeta(out, meta);
   };

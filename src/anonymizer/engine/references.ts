@@ -28,6 +28,8 @@ export interface ReferenceEnv {
   /** fullUrl of every Bundle entry in the input -> its resource type and id. */
   readonly fullUrls: ReadonlyMap<string, EntryTarget>;
   isResourceType(type: string): boolean;
+  /** type -> id -> pseudonym, for this environment (saves building HMAC messages). */
+  readonly cache: Map<string, Map<string, string>>;
 }
 
 const LITERAL = /^(?:(.+)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
@@ -41,7 +43,20 @@ const CONDITIONAL = /^(?:.*\/)?([A-Z][A-Za-z]+)\?(.*)$/;
  * @returns the UUID-shaped pseudonym.
  */
 export function pseudonymousId(env: ReferenceEnv, type: string, id: string): string {
-  return env.exemptTypes.has(type) ? id : env.hmac.uuid(`${env.instanceId}|${type}|${id}`);
+  if (env.exemptTypes.has(type)) {
+    return id;
+  }
+  let byType = env.cache.get(type);
+  if (!byType) {
+    byType = new Map();
+    env.cache.set(type, byType);
+  }
+  let p = byType.get(id);
+  if (p === undefined) {
+    p = env.hmac.uuid(`${env.instanceId}|${type}|${id}`);
+    byType.set(id, p);
+  }
+  return p;
 }
 
 /**
@@ -209,13 +224,14 @@ function patientKeyOfString(env: ReferenceEnv, s: string): string | undefined {
 
 /**
  * The patient key of a Patient id: its pseudonym (the same for the Patient and every resource
- * referring to it).
+ * referring to it). Other kinds of keys carry a prefix (`identifier:`, `conditional:`, `Self/`),
+ * which a UUID never has.
  * @param env - rewriting environment.
  * @param id - the Patient's local id.
  * @returns the key.
  */
 export function patientKey(env: ReferenceEnv, id: string): string {
-  return 'Patient/' + pseudonymousId(env, 'Patient', id);
+  return pseudonymousId(env, 'Patient', id);
 }
 
 function ok(value: string): Rewrite {

@@ -138,16 +138,16 @@ export class ReportBuilder {
     const ruleCounts = new Map<string, number>();
     const pathMethods = new Map<string, Set<string>>();
     for (const [node, counts] of this.#counts) {
-      {
-        const methods = new Set<string>();
-        for (const [index, n] of counts) {
-          const name = index === ALLOW_LIST ? ALLOW_LIST_RULE : index === UNKNOWN ? UNKNOWN_ELEMENT_RULE : (this.#rules[index]?.rule.name ?? String(index));
-          ruleCounts.set(name, (ruleCounts.get(name) ?? 0) + n);
-          methods.add(index < 0 ? 'remove' : (this.#rules[index]?.rule.method ?? '?'));
-        }
-        const path = node.path();
-        const existing = pathMethods.get(path);
-        pathMethods.set(path, existing ? new Set([...existing, ...methods]) : methods);
+      const path = node.path();
+      let methods = pathMethods.get(path);
+      if (!methods) {
+        methods = new Set();
+        pathMethods.set(path, methods);
+      }
+      for (const [index, n] of counts) {
+        const name = index === ALLOW_LIST ? ALLOW_LIST_RULE : index === UNKNOWN ? UNKNOWN_ELEMENT_RULE : (this.#rules[index]?.rule.name ?? String(index));
+        ruleCounts.set(name, (ruleCounts.get(name) ?? 0) + n);
+        methods.add(index < 0 ? 'remove' : (this.#rules[index]?.rule.method ?? '?'));
       }
     }
     return {

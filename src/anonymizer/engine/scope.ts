@@ -31,6 +31,8 @@ export interface BatchEnv {
   readonly dictionary: PhiDictionary | undefined;
   /** Patient keys of the Patients present in the input or the related resources. */
   readonly knownPatients: ReadonlySet<string>;
+  /** Date offsets by patient key, filled as patients are met. */
+  readonly offsets: Map<string, number>;
 }
 
 /** How a resource was reached. */
@@ -95,7 +97,15 @@ export class ResourceScope implements ApplyContext {
   }
 
   dateShiftDays(): number {
-    this.#offset ??= offsetFromBits(this.#env.refs.hmac.uint32(`dateshift|${this.patientKey()}`), this.settings.dateShift.maxDays);
+    if (this.#offset === undefined) {
+      const key = this.patientKey();
+      let offset = this.#env.offsets.get(key);
+      if (offset === undefined) {
+        offset = offsetFromBits(this.#env.refs.hmac.uint32(`dateshift|${key}`), this.settings.dateShift.maxDays);
+        this.#env.offsets.set(key, offset);
+      }
+      this.#offset = offset;
+    }
     return this.#offset;
   }
 
