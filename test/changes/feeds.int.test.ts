@@ -82,11 +82,17 @@ describe.each(['fhir-history', 'search-lastupdated'] as const)('%s on HAPI', (ki
     let cursor = await cursorAtServerNow(base());
     const written: Written[] = [];
     let writing = true;
+    let pollsStarted = 0;
     const writer = (async () => {
       for (let round = 0; round < 12; round++) {
         const ids = Array.from({ length: 6 }, (_, i) => `${p}-${round}-${i}`);
         written.push(...(await transaction(base(), TYPE, ids, `r${round}`)));
         written.push(await put(base(), TYPE, `${p}-hot`, `h${round}`)); // one resource, many versions
+        // Let a poll start before the next round, so reads and writes really interleave.
+        const target = pollsStarted + 1;
+        while (pollsStarted < target) {
+          await sleep(5);
+        }
       }
       writing = false;
     })();
@@ -94,6 +100,7 @@ describe.each(['fhir-history', 'search-lastupdated'] as const)('%s on HAPI', (ki
     const f = feed(3000);
     let pollsWithNews = 0;
     while (writing) {
+      pollsStarted++;
       const r = await poll(f, TYPE, cursor, p, 7);
       delivered.push(...r.mine);
       pollsWithNews += r.mine.length > 0 && writing ? 1 : 0;
@@ -124,7 +131,8 @@ describe('late commit on HAPI: a long transaction stamped before a quick one tha
     for (const kind of ['fhir-history', 'search-lastupdated'] as const) {
       const p = uniquePrefix(`late-${kind === 'fhir-history' ? 'h' : 's'}`);
       const start = await cursorAtServerNow(base);
-      const settled = liveFeed(base, { kind, settleMs: 60_000, pageSize: 200 });
+      // The settle window will hold 1001 changes: the cursor must be allowed to remember them all.
+      const settled = liveFeed(base, { kind, settleMs: 60_000, pageSize: 200, maxCursorKeys: 5000 });
       const naive = liveFeed(base, { kind, settleMs: 0, pageSize: 200 });
       const bigIds = Array.from({ length: 1000 }, (_, i) => `${p}-big-${i}`);
       let bigDone = false;
