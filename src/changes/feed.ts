@@ -12,7 +12,7 @@ import { decodeCursor } from './cursor.ts';
 import { historySource } from './history.ts';
 import { getJson } from './http.ts';
 import { searchChunks } from './search.ts';
-import { assemble, Tracker, type Chunk } from './tracker.ts';
+import { assemble, keyDigest, Tracker, type Chunk } from './tracker.ts';
 import {
   FeedKind,
   type ChangeFeed,
@@ -35,6 +35,11 @@ export interface ChangeFeedDeps {
   readonly client: MedplumClient;
   /** Local clock, epoch ms. @defaultValue Date.now */
   readonly clock?: () => number;
+  /**
+   * HMAC key for the (id, version) digests kept in cursors (from the environment, like every
+   * secret). Without it cursors keep plain SHA-256 digests, which a guesser could test ids against.
+   */
+  readonly cursorKeySecret?: string;
 }
 
 type ConcreteKind = Exclude<FeedKind, 'auto'>;
@@ -56,6 +61,7 @@ interface Settings {
 export function createChangeFeed(config: ChangeFeedConfig, deps: ChangeFeedDeps): ChangeFeed {
   const settings = checkConfig(config);
   const clock = deps.clock ?? Date.now;
+  const digest = keyDigest(deps.cursorKeySecret);
   let capabilities: Promise<CapabilityStatement> | undefined;
   const kindFor = async (resourceType: string, signal: AbortSignal | undefined): Promise<ConcreteKind> => {
     if (settings.kind !== FeedKind.Auto) {
@@ -70,7 +76,7 @@ export function createChangeFeed(config: ChangeFeedConfig, deps: ChangeFeedDeps)
   return Object.freeze({
     kind: settings.kind,
     pages: (resourceType: string, cursor: Cursor | undefined, options: ReadOptions = {}): AsyncIterable<ChangePage> =>
-      run({ settings, client: deps.client, clock, kindFor }, resourceType, cursor, options),
+      run({ settings, client: deps.client, clock, digest, kindFor }, resourceType, cursor, options),
   });
 }
 
@@ -78,6 +84,7 @@ interface RunContext {
   readonly settings: Settings;
   readonly client: MedplumClient;
   readonly clock: () => number;
+  readonly digest: (key: string) => string;
   readonly kindFor: (resourceType: string, signal: AbortSignal | undefined) => Promise<ConcreteKind>;
 }
 
@@ -98,6 +105,7 @@ async function* run(
   const tracker = new Tracker(
     decodeCursor(cursor, kind === FeedKind.AidboxChanges ? 'ver' : 'ts', kind),
     ctx.settings.maxCursorKeys,
+    ctx.digest,
   );
   const chunks = readerFor(kind, ctx, resourceType, pageSize, options.signal, tracker);
   yield* assemble(chunks, tracker, pageSize, cursor);

@@ -11,6 +11,7 @@
  * page's cursor only from what that page and earlier ones contain, so committing a page's
  * cursor never skips a change that is still in a later page.
  */
+import { createHash, createHmac } from 'node:crypto';
 import type { Change, ChangePage, Cursor } from './types.ts';
 import { encodeCursor, type CursorState, type Mark } from './cursor.ts';
 
@@ -42,6 +43,19 @@ export function changeKey(change: Change): string | undefined {
   return undefined;
 }
 
+/**
+ * How keys are kept in cursors. Resource ids can be identifying (the global side only ever
+ * sees pseudonyms), and cursors are stored outside the process, so a cursor holds a digest of
+ * each key, never the id: HMAC-SHA-256 when a secret is configured, else SHA-256, cut to 96
+ * bits (collisions are negligible at a few thousand keys; one would only drop a duplicate check).
+ * @param secret - optional HMAC key.
+ * @returns the digest function.
+ */
+export function keyDigest(secret?: string): (key: string) => string {
+  return (key) =>
+    (secret ? createHmac('sha256', secret) : createHash('sha256')).update(key).digest('base64url').slice(0, 16);
+}
+
 /** Cursor state of one run of a feed. */
 export class Tracker {
   private readonly family: CursorState['family'];
@@ -50,9 +64,11 @@ export class Tracker {
   private readonly seen: Map<string, number>;
   private marks: readonly Mark[];
   private readonly maxKeys: number;
+  private readonly digest: (key: string) => string;
   private lastCompact: Cursor;
 
-  constructor(state: CursorState, maxKeys: number) {
+  constructor(state: CursorState, maxKeys: number, digest: (key: string) => string = keyDigest()) {
+    this.digest = digest;
     this.family = state.family;
     this.lo = state.lo;
     this.horizon = state.lo;
@@ -82,13 +98,13 @@ export class Tracker {
   }
 
   has(key: string): boolean {
-    return this.seen.has(key);
+    return this.seen.has(this.digest(key));
   }
 
   /** Remembers a delivered change (only if at or above `lo`, where re-reads can meet it again). */
   record(item: Item): void {
     if (item.key !== undefined && item.pos >= this.lo) {
-      this.seen.set(item.key, item.pos);
+      this.seen.set(this.digest(item.key), item.pos);
     }
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCursor, initialState } from '../../src/changes/cursor.ts';
-import { assemble, Tracker, type Chunk, type Item } from '../../src/changes/tracker.ts';
+import { assemble, keyDigest, Tracker, type Chunk, type Item } from '../../src/changes/tracker.ts';
 import { collect, ids, res } from './support/items.ts';
 
 async function* chunksOf(...chunks: Chunk[]): AsyncGenerator<Chunk> {
@@ -49,7 +49,9 @@ describe('assemble', () => {
     );
     const state = decodeCursor(page!.cursor, 'ts', 'test');
     expect(state.lo).toBe(15);
-    expect([...state.seen.keys()].sort()).toEqual(['b|v1', 'c|v1']);
+    const digest = keyDigest();
+    expect([...state.seen.keys()].sort()).toEqual([digest('b|v1'), digest('c|v1')].sort());
+    expect(page!.cursor).not.toContain('b|v1'); // ids never appear in clear in a cursor
   });
 
   it('drops changes the cursor already delivered and duplicates inside a run', async () => {
@@ -161,4 +163,13 @@ describe('cursor safety under crashes (property)', () => {
       }
     });
   }
+});
+
+describe('keyDigest', () => {
+  it('is stable, short, and keyed when a secret is given', () => {
+    expect(keyDigest()('a|v1')).toBe(keyDigest()('a|v1'));
+    expect(keyDigest()('a|v1')).toHaveLength(16);
+    expect(keyDigest('k1')('a|v1')).not.toBe(keyDigest('k2')('a|v1'));
+    expect(keyDigest('k1')('a|v1')).not.toBe(keyDigest()('a|v1'));
+  });
 });
