@@ -7,21 +7,22 @@
  * `history-type` for the type, else search).
  *
  * Guarantee: every change committed on the server is delivered at least once, oldest first,
- * provided (1) no write transaction on the server lasts longer than `settleMs` (including
- * clock skew between server nodes: timestamp feeds compare against the server's own clock via
+ * provided (1) no write transaction on the server lasts longer than `settleMs` (clock skew
+ * between server nodes included: timestamp feeds compare against the server's own clock via
  * the HTTP `Date` header), and (2) the engine commits a page's cursor only after writing the
  * page. Mechanisms: the committed cursor never passes the settle horizon (server now minus
- * `settleMs`, or for Aidbox versions whose head was seen `settleMs` ago), each poll re-reads
- * from that cursor (overlap), and changes already delivered at or above it are dropped by
- * (id, versionId), kept in the cursor; ties on one timestamp or version across page
- * boundaries are covered the same way. Memory is bounded by a page (plus those keys).
+ * `settleMs`; for Aidbox, head versions seen `settleMs` ago), each poll re-reads from that
+ * cursor (overlap), and changes already delivered at or above it are dropped by (id,
+ * versionId), whose digests the cursor keeps; ties on one timestamp or version across page
+ * boundaries are covered the same way. Memory is bounded by a page plus those digests.
  *
  * Limits: `search-lastupdated` sees current versions only (versions replaced between two
  * polls are never seen, the latest is) and no deletions without `deletionsQuery`; a change
  * can be delivered twice after a restart inside a tie larger than `maxCursorKeys`, or on
  * servers that give no version ids (Aidbox answers without meta), so writes must be
- * idempotent; a transaction longer than `settleMs` can still be missed; `fhir-history` needs `_at=ge..&_at=lt..` ranges (HAPI), and `aidbox-changes`
- * needs `pageSize` within Aidbox's `_count` limit.
+ * idempotent; a transaction longer than `settleMs` can still be missed; `fhir-history`
+ * needs `_at=ge..&_at=lt..` ranges (HAPI); `aidbox-changes` needs `pageSize` within
+ * Aidbox's `_count` limit.
  */
 export type * from './types.ts';
 export { FeedKind } from './types.ts';
