@@ -25,10 +25,28 @@ export interface QueueSettings {
    */
   readonly attempts?: number;
   /**
-   * First retry delay (doubles each time, ±50% jitter).
+   * First retry delay (doubles each time, ±50% jitter, capped by the worker's
+   * `maxBackoffMs`, default 60 s: a job waiting for a server that came back should not sleep
+   * for an hour).
    * @defaultValue 2000
    */
   readonly backoffMs?: number;
+}
+
+/** Name of the capped exponential backoff the workers implement. */
+export const CAPPED_BACKOFF = 'sync-capped';
+
+/**
+ * Capped exponential backoff with jitter.
+ * @param attemptsMade - attempts so far (1 after the first failure).
+ * @param baseMs - first delay.
+ * @param capMs - largest delay.
+ * @param random - uniform [0, 1).
+ * @returns delay in ms.
+ */
+export function cappedBackoff(attemptsMade: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+  const raw = Math.min(capMs, baseMs * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(raw * (0.5 + random()));
 }
 
 /** The producer side. */
@@ -62,7 +80,7 @@ export function initSyncQueue(settings: QueueSettings): SyncQueue {
     prefix,
     defaultJobOptions: {
       attempts: settings.attempts ?? 12,
-      backoff: { type: 'exponential', delay: settings.backoffMs ?? 2000, jitter: 0.5 },
+      backoff: { type: CAPPED_BACKOFF, delay: settings.backoffMs ?? 2000 },
     },
   });
   return {

@@ -22,7 +22,7 @@ import { AppError, isRetryable, SYNC_ERR_INTERNAL, SYNC_ERR_LOCKED } from '../..
 import type { JobResult, SyncEngine } from '../engine.ts';
 import { parseJobData } from './jobs.ts';
 import type { InstanceLocks } from './lock.ts';
-import { DEFAULT_PREFIX, DEFAULT_QUEUE } from './queue.ts';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, cappedBackoff } from './queue.ts';
 import type { QueueSettings } from './queue.ts';
 import type { StatusStore } from './status.ts';
 
@@ -40,6 +40,8 @@ export interface WorkerSettings extends Pick<QueueSettings, 'connection' | 'pref
   readonly stalledIntervalMs?: number;
   /** Delay before a job whose instance is busy is tried again. @defaultValue 3000 */
   readonly busyDelayMs?: number;
+  /** Largest delay between attempts of a failed job. @defaultValue 60000 */
+  readonly maxBackoffMs?: number;
 }
 
 /** A running worker. */
@@ -93,6 +95,10 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
     stalledInterval: settings.stalledIntervalMs ?? 15_000,
     // A job stalled by a killed worker is taken back several times before it counts as failed.
     maxStalledCount: 10,
+    settings: {
+      backoffStrategy: (attemptsMade, _type, _err, job) =>
+        cappedBackoff(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 2000), settings.maxBackoffMs ?? 60_000),
+    },
   });
   worker.on('failed', (job, err) => {
     settings.logger.warn(
