@@ -288,9 +288,16 @@ async function runRetryJob(
     const key = `${r.instanceId}/${r.resourceType}`;
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
-  const total = { retried: 0, delivered: 0, deleted: 0, stillQuarantined: 0 };
+  const total = { retried: 0, delivered: 0, deleted: 0, stillQuarantined: 0, skipped: 0 };
+  const config = await deps.config();
   for (const group of groups.values()) {
     const { instanceId, resourceType } = group[0]!;
+    const inst = config.instances.find((i) => i.id === instanceId);
+    if (inst === undefined || !inst.enabled || !inst.sendTypes.includes(resourceType)) {
+      // Records of instances no longer registered (or types no longer sent) cannot be retried.
+      total.skipped += group.length;
+      continue;
+    }
     const outcome = await options.lock(instanceId, async (lockSignal) => {
       const channel = await engine.openChannel({ instanceId, resourceType });
       const writer = {

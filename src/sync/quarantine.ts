@@ -89,6 +89,8 @@ export interface RetryOutcome {
   readonly delivered: number;
   readonly deleted: number;
   readonly stillQuarantined: number;
+  /** Records of unregistered/disabled instances or unsent types, left as they are. */
+  readonly skipped?: number;
 }
 
 /**

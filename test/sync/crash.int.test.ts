@@ -24,7 +24,18 @@ import type { ServerName, ServerSpec } from '../servers/config.ts';
 import { answersMetadata } from '../servers/health.ts';
 import { launchServer, stopProcess } from '../servers/process.ts';
 import { fhirUrls } from '../servers/urls.ts';
-import { FIXTURES, fixture, getJson, loadBundle, primeCursors, storeAt, testAnonymizer, uniq, waitFor, writeInstances } from './live.ts';
+import {
+  FIXTURES,
+  fixture,
+  getJson,
+  loadBundle,
+  primeCursors,
+  storeAt,
+  testAnonymizer,
+  uniq,
+  waitFor,
+  writeInstances,
+} from './live.ts';
 
 const urls = fhirUrls();
 const run = uniq();
@@ -40,14 +51,19 @@ let since: Date;
 
 function startWorkerProcess(instancesPath: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['test/sync/worker-process.ts'], {
-    env: { ...process.env, SYNC_TEST_KEY_HEX: secret.toString('hex'), SYNC_TEST_INSTANCES: instancesPath, SYNC_TEST_PREFIX: prefix },
+    env: {
+      ...process.env,
+      SYNC_TEST_KEY_HEX: secret.toString('hex'),
+      SYNC_TEST_INSTANCES: instancesPath,
+      SYNC_TEST_PREFIX: prefix,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child));
   });
 }
 
@@ -109,7 +125,9 @@ describe('a worker killed with SIGKILL in the middle of a pass', () => {
   for (const point of points) {
     it(`ends with exactly the expected set when killed ${point.label}`, async () => {
       const id = `k-${uniq()}`;
-      const { path } = await writeInstances(urls.global, [{ id, fhirBase: urls.localA, sendTypes: ['Patient', 'Encounter', TYPE], pageSize: 5 }]);
+      const { path } = await writeInstances(urls.global, [
+        { id, fhirBase: urls.localA, sendTypes: ['Patient', 'Encounter', TYPE], pageSize: 5 },
+      ]);
       await primeCursors(storeAt(urls.global), codec, id, [TYPE], since);
       const first = await startWorkerProcess(path);
       const jobId = await queue.addManual({ kind: 'pass', instanceId: id, resourceType: TYPE });
@@ -118,7 +136,12 @@ describe('a worker killed with SIGKILL in the middle of a pass', () => {
       await kill(first);
       expect((await job(jobId)).state).not.toBe('completed');
       const second = await startWorkerProcess(path);
-      await waitFor(async () => (await job(jobId)).state === 'completed', 120_000, 'the job to complete after the restart', 200);
+      await waitFor(
+        async () => (await job(jobId)).state === 'completed',
+        120_000,
+        'the job to complete after the restart',
+        200,
+      );
       const done = await job(jobId);
       // The restarted pass resumed from the committed cursor, not from the start (at most the
       // page in flight at the kill is written again).
@@ -159,7 +182,9 @@ describe('the global server stopped during a pass', () => {
     await waitFor(() => answersMetadata(spec!.baseUrl), serversConfig.startTimeoutMs, 'our own global server', 1000);
 
     const id = `g-${uniq()}`;
-    const { path } = await writeInstances(spec.baseUrl, [{ id, fhirBase: urls.localA, sendTypes: ['Patient', 'Encounter', TYPE], pageSize: 5 }]);
+    const { path } = await writeInstances(spec.baseUrl, [
+      { id, fhirBase: urls.localA, sendTypes: ['Patient', 'Encounter', TYPE], pageSize: 5 },
+    ]);
     await primeCursors(storeAt(spec.baseUrl), codec, id, [TYPE], since);
     const worker = await startWorkerProcess(path);
     const jobId = await queue.addManual({ kind: 'pass', instanceId: id, resourceType: TYPE });

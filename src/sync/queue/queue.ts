@@ -44,7 +44,12 @@ export const CAPPED_BACKOFF = 'sync-capped';
  * @param random - uniform [0, 1).
  * @returns delay in ms.
  */
-export function cappedBackoff(attemptsMade: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+export function cappedBackoff(
+  attemptsMade: number,
+  baseMs: number,
+  capMs: number,
+  random: () => number = Math.random,
+): number {
   const raw = Math.min(capMs, baseMs * 2 ** Math.max(0, attemptsMade - 1));
   return Math.round(raw * (0.5 + random()));
 }

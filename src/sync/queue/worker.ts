@@ -97,7 +97,11 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
     maxStalledCount: 10,
     settings: {
       backoffStrategy: (attemptsMade, _type, _err, job) =>
-        cappedBackoff(attemptsMade, Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 2000), settings.maxBackoffMs ?? 60_000),
+        cappedBackoff(
+          attemptsMade,
+          Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 2000),
+          settings.maxBackoffMs ?? 60_000,
+        ),
     },
   });
   worker.on('failed', (job, err) => {
