@@ -21,9 +21,15 @@ describe('roles of a process', () => {
 
 describe('boot configuration', () => {
   it('lists every problem before opening anything', async () => {
-    const err = await startService({
+    const err = (await startService({
       env: { API_KEYS: 'x:admin:short', PORT: 'eighty', WORKER_CONCURRENCY: '0' },
-    }).catch((e: unknown) => e as { code: string; details: { problems: string[] } });
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code: string; details: { problems: string[] } } | undefined;
+    if (err === undefined) {
+      throw new Error('startService accepted a broken configuration');
+    }
     expect(err.code).toBe('API_ERR_CONFIG');
     expect(err.details.problems).toEqual(
       expect.arrayContaining([
