@@ -1,0 +1,232 @@
+/**
+ * `npm run bench backfill`: one backfill of Synthea patients through the sync engine into
+ * the global server, and the global server's own rate for the same transaction bundles
+ * POSTed by a bare loop.
+ *
+ * 1. Loads N Synthea bundles into local A (default 10, the smallest of the shared set).
+ * 2. Primes the forward cursors of a fresh instance id at "now" (the locals hold other data),
+ *    then runs one pass per type in sync order (the engine directly, no queue): feed →
+ *    de-identify → bundles → global, cursor in each transaction. Every transaction the
+ *    engine POSTs to the global is recorded.
+ * 3. Replays the recorded bundles in a bare loop, every UUID remapped so each PUT creates a
+ *    new resource as in step 2 (identical PUTs would be cheap no-ops).
+ * Prints figures only; needs the HAPI test servers (`npm run servers:start`) and skips
+ * itself when they are down. Environment: BENCH_BUNDLES, BENCH_SYNTHEA_DIR, FHIR_GLOBAL_URL,
+ * FHIR_LOCAL_A_URL.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Bundle } from '@medplum/fhirtypes';
+import pino from 'pino';
+import { createAnonymizer, loadRulesFile, makeKey } from '../src/anonymizer/index.ts';
+import { parseInstances } from '../src/instances/index.ts';
+import { createFhirStore, createSyncEngine, rangeCursorFor, sealingCodec, syncOrder } from '../src/sync/index.ts';
+import { cursorResource } from '../src/sync/state.ts';
+
+const GLOBAL = process.env.FHIR_GLOBAL_URL ?? 'http://127.0.0.1:8090/fhir';
+const LOCAL = process.env.FHIR_LOCAL_A_URL ?? 'http://127.0.0.1:8091/fhir';
+const DIR = process.env.BENCH_SYNTHEA_DIR ?? '/work/shared/fhir-data/smart-generated-sample-data-r4-synthea';
+const COUNT = Number(process.env.BENCH_BUNDLES ?? '10');
+const TYPES = syncOrder([
+  'Organization',
+  'Patient',
+  'Encounter',
+  'Condition',
+  'Observation',
+  'Procedure',
+  'Immunization',
+  'MedicationRequest',
+  'DiagnosticReport',
+  'CarePlan',
+  'Claim',
+  'ExplanationOfBenefit',
+]);
+
+async function up(base: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${base}/metadata`, { signal: AbortSignal.timeout(3000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function bundles(): Promise<Bundle[]> {
+  let dir = DIR;
+  try {
+    await stat(dir);
+  } catch {
+    dir = 'test/fixtures/sync';
+  }
+  const files = (await readdir(dir)).filter(
+    (f) => f.endsWith('.json') && !/^(hospital|practitioner)Information/.test(f),
+  );
+  const sized = await Promise.all(files.map(async (f) => ({ f, size: (await stat(join(dir, f))).size })));
+  sized.sort((a, b) => a.size - b.size);
+  return Promise.all(
+    sized.slice(0, COUNT).map(async ({ f }) => JSON.parse(await readFile(join(dir, f), 'utf8')) as Bundle),
+  );
+}
+
+async function post(base: string, body: string): Promise<number> {
+  const res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body });
+  await res.body?.cancel();
+  return res.status;
+}
+
+function remapUuids(bodies: readonly string[]): string[] {
+  const map = new Map<string, string>();
+  const re = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+  return bodies.map((b) =>
+    b.replace(re, (u) => {
+      let v = map.get(u);
+      if (v === undefined) {
+        v = randomUUID();
+        map.set(u, v);
+      }
+      return v;
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  if (!(await up(GLOBAL)) || !(await up(LOCAL))) {
+    console.log(
+      `skipped: HAPI test servers not reachable (${GLOBAL}, ${LOCAL}); start them with npm run servers:start`,
+    );
+    return;
+  }
+  const instanceId = `bench-${randomBytes(3).toString('hex')}`;
+  const key = makeKey('bench', randomBytes(32));
+  const anonymizer = createAnonymizer({ rules: loadRulesFile('config/anonymization.yaml'), key });
+  let deidMs = 0;
+  const timed = {
+    ...anonymizer,
+    rulesVersion: anonymizer.rulesVersion,
+    keyId: anonymizer.keyId,
+    pseudonymousId: anonymizer.pseudonymousId.bind(anonymizer),
+    deidentify: (...args: Parameters<typeof anonymizer.deidentify>) => {
+      const t = performance.now();
+      const r = anonymizer.deidentify(...args);
+      deidMs += performance.now() - t;
+      return r;
+    },
+  };
+  const codec = sealingCodec(key.secret, key.id);
+  const root = (u: string): string => u.replace(/\/fhir\/?$/, '/');
+  const config = parseInstances(
+    `version: 1
+global: { baseUrl: '${root(GLOBAL)}', bundleSize: 100 }
+instances:
+  - id: ${instanceId}
+    baseUrl: '${root(LOCAL)}'
+    feed: { kind: fhir-history, settleMs: 1000 }
+    sendTypes: [${TYPES.join(', ')}]
+    references: { localOnlyAdmin: send }
+`,
+    { source: 'bench' },
+  ).config;
+
+  const recorded: string[] = [];
+  let globalMs = 0;
+  const fetchRecording = async (url: string, init?: RequestInit): Promise<Response> => {
+    const isTx = init?.method === 'POST' && url.replace(/\/$/, '') === GLOBAL.replace(/\/$/, '');
+    const t = performance.now();
+    const res = await fetch(url, init);
+    if (isTx) {
+      globalMs += performance.now() - t;
+      recorded.push(String(init.body));
+    }
+    return res;
+  };
+  const engine = createSyncEngine({
+    config: () => Promise.resolve(config),
+    anonymizer: timed,
+    codec,
+    logger: pino({ level: 'silent' }),
+    clientOptions: { fetch: fetchRecording },
+  });
+
+  // Prime cursors at "now" and load the patients into local A.
+  const since = new Date(Date.now() - 1000).toISOString();
+  const make = rangeCursorFor({ kind: 'fhir-history' })!;
+  const global = createFhirStore({ baseUrl: root(GLOBAL), fhirPath: 'fhir' });
+  await global.transaction({
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: TYPES.map((t) => {
+      const r = cursorResource({
+        direction: 'forward',
+        instanceId,
+        resourceType: t,
+        updatedAt: since,
+        cursor: codec.seal(make(since)!),
+      });
+      return { resource: r, request: { method: 'PUT' as const, url: `Basic/${r.id}` } };
+    }),
+  });
+  const input = await bundles();
+  const tLoad = performance.now();
+  let loaded = 0;
+  for (const b of input) {
+    const status = await post(LOCAL, JSON.stringify(b));
+    if (status !== 200) {
+      throw new Error(`loading a bundle into the local answered ${status}`);
+    }
+    loaded += b.entry?.length ?? 0;
+  }
+  const loadS = (performance.now() - tLoad) / 1000;
+
+  // One backfill through the engine.
+  let written = 0;
+  let transactions = 0;
+  const t0 = performance.now();
+  for (const resourceType of TYPES) {
+    const r = await engine.runJob({ kind: 'pass', instanceId, resourceType }, { lock: (_i, fn) => fn(undefined) });
+    const p = r.passes![0]!;
+    written += p.resources + p.dependencies + p.deletes;
+    transactions += p.transactions;
+  }
+  const engineS = (performance.now() - t0) / 1000;
+
+  // The same bundles, ids remapped and without the cursor's ifMatch, POSTed by a bare loop.
+  const replay = remapUuids(recorded).map((b) => {
+    const bundle = JSON.parse(b) as Bundle;
+    for (const e of bundle.entry ?? []) {
+      if (e.request !== undefined) {
+        delete e.request.ifMatch;
+      }
+    }
+    return JSON.stringify(bundle);
+  });
+  const dataEntries = recorded.reduce(
+    (n, b) => n + ((JSON.parse(b) as Bundle).entry ?? []).filter((e) => e.resource?.resourceType !== 'Basic').length,
+    0,
+  );
+  const t1 = performance.now();
+  for (const body of replay) {
+    const status = await post(GLOBAL, body);
+    if (status !== 200) {
+      throw new Error(`bare loop: the global answered ${status}`);
+    }
+  }
+  const bareS = (performance.now() - t1) / 1000;
+
+  console.log(
+    `patients: ${input.length} Synthea bundles, ${loaded} resources loaded into local A in ${loadS.toFixed(1)} s (${(loaded / loadS).toFixed(0)}/s, HAPI POST transactions)`,
+  );
+  console.log(
+    `backfill through the engine: ${written} resources written in ${transactions} transactions (${TYPES.length} passes) in ${engineS.toFixed(1)} s = ${(written / engineS).toFixed(1)} resources/s`,
+  );
+  console.log(
+    `  of which de-identification ${(deidMs / 1000).toFixed(2)} s, global transactions ${(globalMs / 1000).toFixed(1)} s, the rest (local feed reads, dependency checks) ${(engineS - deidMs / 1000 - globalMs / 1000).toFixed(1)} s`,
+  );
+  console.log(
+    `bare loop, same ${recorded.length} bundles (${dataEntries} data entries), new ids: ${bareS.toFixed(1)} s = ${(dataEntries / bareS).toFixed(1)} resources/s`,
+  );
+  console.log(`engine / bare-loop rate: ${((written / engineS / (dataEntries / bareS)) * 100).toFixed(0)}%`);
+}
+
+await main();
