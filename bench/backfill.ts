@@ -137,7 +137,7 @@ instances:
     const res = await fetch(url, init);
     if (isTx) {
       globalMs += performance.now() - t;
-      recorded.push(String(init.body));
+      recorded.push(typeof init.body === 'string' ? init.body : '');
     }
     return res;
   };
