@@ -22,7 +22,9 @@ const texts = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .sort()
   .map((f) => readFileSync(join(dir, f), 'utf8'));
-const batches: Resource[][] = texts.map((t) => ((JSON.parse(t) as Bundle).entry ?? []).map((e) => e.resource as Resource));
+const batches: Resource[][] = texts.map((t) =>
+  ((JSON.parse(t) as Bundle).entry ?? []).map((e) => e.resource as Resource),
+);
 const entryTexts: string[][] = batches.map((b) => b.map((r) => JSON.stringify(r)));
 const resources = batches.reduce((n, b) => n + b.length, 0);
 const bytes = entryTexts.flat().reduce((n, t) => n + t.length, 0);

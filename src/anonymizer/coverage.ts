@@ -114,9 +114,34 @@ const SENSITIVE_PARTS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Types whose content is codes and values, never PHI on its own. */
-const NOT_PHI: ReadonlySet<string> = new Set(['Coding', 'Quantity', 'SimpleQuantity', 'Duration', 'Distance', 'Count', 'Money', 'MoneyQuantity', 'Ratio', 'Range', 'SampledData']);
+const NOT_PHI: ReadonlySet<string> = new Set([
+  'Coding',
+  'Quantity',
+  'SimpleQuantity',
+  'Duration',
+  'Distance',
+  'Count',
+  'Money',
+  'MoneyQuantity',
+  'Ratio',
+  'Range',
+  'SampledData',
+]);
 
-const EXTENSION_VALUE_TYPES = ['HumanName', 'Address', 'ContactPoint', 'Identifier', 'Attachment', 'Reference', 'Age', 'date', 'dateTime', 'instant', 'string', 'markdown'];
+const EXTENSION_VALUE_TYPES = [
+  'HumanName',
+  'Address',
+  'ContactPoint',
+  'Identifier',
+  'Attachment',
+  'Reference',
+  'Age',
+  'date',
+  'dateTime',
+  'instant',
+  'string',
+  'markdown',
+];
 const MAX_DEPTH = 10;
 
 /** Options of coverage. */
@@ -165,7 +190,16 @@ function claimAt(node: PlanNode, claim: number, conditional: boolean): { eff: nu
   return { eff: claim, cond };
 }
 
-function walk(node: PlanNode, path: string, claim: number, conditional: boolean, categories: readonly SafeHarborCategory[], onPath: Set<string>, depth: number, out: CoverageEntry[]): void {
+function walk(
+  node: PlanNode,
+  path: string,
+  claim: number,
+  conditional: boolean,
+  categories: readonly SafeHarborCategory[],
+  onPath: Set<string>,
+  depth: number,
+  out: CoverageEntry[],
+): void {
   const { eff, cond } = claimAt(node, claim, conditional);
   if (eff !== NO_RULE || node.nested) {
     return; // decided here or above; nested resources are checked as their own type
@@ -196,7 +230,12 @@ function walk(node: PlanNode, path: string, claim: number, conditional: boolean,
   }
 }
 
-function categoriesOf(parent: PlanNode, key: string, childType: string, inherited: readonly SafeHarborCategory[]): readonly SafeHarborCategory[] {
+function categoriesOf(
+  parent: PlanNode,
+  key: string,
+  childType: string,
+  inherited: readonly SafeHarborCategory[],
+): readonly SafeHarborCategory[] {
   if (parent.root && key === 'id') {
     return ['R'];
   }

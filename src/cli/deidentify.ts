@@ -48,7 +48,7 @@ export function run(argv: string[], io: CliIo, deps: DeidentifyDeps = {}): Promi
   try {
     return Promise.resolve(execute(argv, io, deps));
   } catch (err) {
-    return Promise.reject(err as Error);
+    return Promise.reject(err instanceof Error ? err : new Error('internal error'));
   }
 }
 
@@ -87,12 +87,20 @@ function execute(argv: string[], io: CliIo, deps: DeidentifyDeps): number {
     io.stderr.write(`${input}\n`);
     return 2;
   }
-  const questionnaires = (values.questionnaire ?? []).flatMap((f) => parseInput(readText(f))).flatMap((i) => (typeof i === 'string' ? [] : i.resources)) as Questionnaire[];
-  const related = (values.related ?? []).flatMap((f) => parseInput(readText(f))).flatMap((i) => (typeof i === 'string' ? [] : i.resources));
+  const questionnaires = (values.questionnaire ?? [])
+    .flatMap((f) => parseInput(readText(f)))
+    .flatMap((i) => (typeof i === 'string' ? [] : i.resources)) as Questionnaire[];
+  const related = (values.related ?? [])
+    .flatMap((f) => parseInput(readText(f)))
+    .flatMap((i) => (typeof i === 'string' ? [] : i.resources));
   const anonymizer = createAnonymizer({ rules, key, questionnaires });
-  const { outcomes, report } = anonymizer.deidentify(input.resources, { instanceId: values.instance ?? 'cli', related });
+  const { outcomes, report } = anonymizer.deidentify(input.resources, {
+    instanceId: values.instance ?? 'cli',
+    related,
+  });
   io.stdout.write(formatOutput(input, outcomes));
-  const reportText = JSON.stringify(reportOf(anonymizer.rulesVersion, anonymizer.keyId, report, outcomes), null, 2) + '\n';
+  const reportText =
+    JSON.stringify(reportOf(anonymizer.rulesVersion, anonymizer.keyId, report, outcomes), null, 2) + '\n';
   if (values.report) {
     writeText(values.report, reportText);
   } else {
@@ -140,7 +148,19 @@ function reportOf(rulesVersion: string, keyId: string, report: DeidReport, outco
     rulesVersion,
     keyId,
     resources: outcomes.length,
-    failures: outcomes.flatMap((o, i) => (o.ok ? [] : [{ index: i, resourceType: o.sourceType, pseudonymousId: o.pseudonymousId, code: o.code, location: o.location }])),
+    failures: outcomes.flatMap((o, i) =>
+      o.ok
+        ? []
+        : [
+            {
+              index: i,
+              resourceType: o.sourceType,
+              pseudonymousId: o.pseudonymousId,
+              code: o.code,
+              location: o.location,
+            },
+          ],
+    ),
     ...report,
   };
 }

@@ -30,7 +30,7 @@ export function run(argv: string[], io: CliIo): Promise<number> {
   try {
     return Promise.resolve(execute(argv, io));
   } catch (err) {
-    return Promise.reject(err as Error);
+    return Promise.reject(err instanceof Error ? err : new Error('internal error'));
   }
 }
 
@@ -43,7 +43,12 @@ function execute(argv: string[], io: CliIo): number {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { json: { type: 'boolean' }, 'fail-on-uncovered': { type: 'boolean' }, type: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        json: { type: 'boolean' },
+        'fail-on-uncovered': { type: 'boolean' },
+        type: { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
     io.stderr.write(`${err instanceof Error ? err.message : 'bad arguments'}\n${USAGE}`);
@@ -91,15 +96,22 @@ function printLoadError(err: unknown, path: string, io: CliIo): number {
  * @returns text.
  */
 export function formatCoverage(report: CoverageReport): string {
-  const lines: string[] = [`Coverage of ${report.profile} (version ${report.rulesVersion}) over ${report.resourceTypes} resource types`];
+  const lines: string[] = [
+    `Coverage of ${report.profile} (version ${report.rulesVersion}) over ${report.resourceTypes} resource types`,
+  ];
   if (report.allowListMode) {
     lines.push('allowListMode: every element no rule decides is dropped; nothing is uncovered.');
   }
-  lines.push(`Uncovered PHI-capable elements: ${report.totals.uncovered}; reached only by conditional rules: ${report.totals.conditional}`);
+  lines.push(
+    `Uncovered PHI-capable elements: ${report.totals.uncovered}; reached only by conditional rules: ${report.totals.conditional}`,
+  );
   for (const [cat, n] of Object.entries(report.totals.byCategory)) {
     lines.push(`  ${cat} ${SAFE_HARBOR_CATEGORIES[cat as SafeHarborCategory]}: ${n}`);
   }
-  for (const [title, section] of [['Uncovered', report.uncovered], ['Conditional only', report.conditional]] as const) {
+  for (const [title, section] of [
+    ['Uncovered', report.uncovered],
+    ['Conditional only', report.conditional],
+  ] as const) {
     for (const [type, byCat] of Object.entries(section)) {
       lines.push(`${title}: ${type}`);
       for (const [cat, paths] of Object.entries(byCat)) {

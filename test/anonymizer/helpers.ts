@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- assertions walk untyped FHIR JSON */
 /**
  * Shared helpers of the anonymizer tests: fixtures, a fixed test key, small rules files.
  */
@@ -84,13 +85,17 @@ export function anonymizer(rules: CompiledRules): Anonymizer {
  * @param resources - input.
  * @param instanceId - source instance.
  */
-export function deidOk(rules: CompiledRules | Anonymizer, resources: readonly Resource[], instanceId = 'local-a'): Record<string, any>[] {
+export function deidOk(
+  rules: CompiledRules | Anonymizer,
+  resources: readonly Resource[],
+  instanceId = 'local-a',
+): Record<string, any>[] {
   const a = 'deidentify' in rules ? rules : anonymizer(rules);
   const { outcomes } = a.deidentify(resources, { instanceId });
   return outcomes.map((o: DeidOutcome) => {
     if (!o.ok) {
       throw new Error(`de-identification failed: ${o.code} at ${o.location ?? '?'}`);
     }
-    return o.resource as unknown as Record<string, any>;
+    return o.resource;
   });
 }

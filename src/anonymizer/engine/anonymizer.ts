@@ -56,7 +56,13 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
   const runtime: RuntimeRule[] = [];
   for (const r of rules.rules) {
     const processor = registry.require(r.method);
-    runtime[r.index] = { rule: r, processor, options: r.options, subtree: processor.scope === 'subtree', drops: r.method === 'remove' || r.method === 'redact' };
+    runtime[r.index] = {
+      rule: r,
+      processor,
+      options: r.options,
+      subtree: processor.scope === 'subtree',
+      drops: r.method === 'remove' || r.method === 'redact',
+    };
   }
   const scrubs = rules.rules.some((r) => r.method === 'scrub');
   const exemptTypes = new Set(rules.settings.references.exemptTypes);
@@ -73,7 +79,10 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
     cache: new Map(),
   });
 
-  const deidentify = (resources: readonly Resource[], context: DeidContext): { outcomes: DeidOutcome[]; report: DeidReport } => {
+  const deidentify = (
+    resources: readonly Resource[],
+    context: DeidContext,
+  ): { outcomes: DeidOutcome[]; report: DeidReport } => {
     if (typeof context.instanceId !== 'string' || context.instanceId === '') {
       throw DEID_ERR_INTERNAL.create('context.instanceId');
     }
@@ -105,9 +114,13 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
         return { ok: true, sourceType, resource: out as unknown as Resource };
       } catch (err) {
         const code = err instanceof AppError && err.code.startsWith('DEID_ERR_') ? err.code : DEID_ERR_INTERNAL.code;
-        const location = err instanceof AppError && typeof err.details.location === 'string' ? err.details.location : walker.location();
+        const location =
+          err instanceof AppError && typeof err.details.location === 'string'
+            ? err.details.location
+            : walker.location();
         report.discard(code);
-        const id = typeof r?.id === 'string' && schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
+        const id =
+          typeof r?.id === 'string' && schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
         return { ok: false, sourceType, pseudonymousId: id, code, location };
       }
     });
@@ -118,7 +131,8 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
     rulesVersion: rules.version,
     keyId: key.id,
     deidentify,
-    pseudonymousId: (instanceId: string, resourceType: string, id: string): string => pseudonymousId(refsFor(instanceId, new Map()), resourceType, id),
+    pseudonymousId: (instanceId: string, resourceType: string, id: string): string =>
+      pseudonymousId(refsFor(instanceId, new Map()), resourceType, id),
   });
 }
 
@@ -126,14 +140,20 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
 function collectFullUrls(resources: readonly unknown[]): Map<string, EntryTarget> {
   const out = new Map<string, EntryTarget>();
   const visit = (r: unknown): void => {
-    const entries = (r as { resourceType?: unknown; entry?: unknown } | null)?.resourceType === 'Bundle' ? (r as { entry?: unknown }).entry : undefined;
+    const entries =
+      (r as { resourceType?: unknown; entry?: unknown } | null)?.resourceType === 'Bundle'
+        ? (r as { entry?: unknown }).entry
+        : undefined;
     if (!Array.isArray(entries)) {
       return;
     }
     for (const e of entries as { fullUrl?: unknown; resource?: { resourceType?: unknown; id?: unknown } }[]) {
       const res = e?.resource;
       if (typeof e?.fullUrl === 'string' && typeof res?.resourceType === 'string') {
-        out.set(e.fullUrl, typeof res.id === 'string' ? { type: res.resourceType, id: res.id } : { type: res.resourceType });
+        out.set(
+          e.fullUrl,
+          typeof res.id === 'string' ? { type: res.resourceType, id: res.id } : { type: res.resourceType },
+        );
       }
       visit(res);
     }
@@ -182,6 +202,9 @@ function indexQuestionnaires(list: readonly unknown[]): QuestionnaireIndex {
     index.set(q.version ? `${q.url}|${q.version}` : q.url, items);
     if (!index.has(q.url)) {
       index.set(q.url, items);
+    }
+    if (typeof q.id === 'string' && !index.has(`Questionnaire/${q.id}`)) {
+      index.set(`Questionnaire/${q.id}`, items); // QRs written as a relative reference
     }
   }
   return index;

@@ -64,7 +64,10 @@ export function collectPhi(resources: readonly unknown[], minLength: number): Ph
   for (const digits of [...phones].sort()) {
     alternatives.push(digits.split('').join(String.raw`[\s().+-]{0,2}`));
   }
-  const pattern = alternatives.length === 0 ? undefined : new RegExp(String.raw`(?<![\p{L}\p{N}])(?:${alternatives.join('|')})(?![\p{L}\p{N}])`, 'giu');
+  const pattern =
+    alternatives.length === 0
+      ? undefined
+      : new RegExp(String.raw`(?<![\p{L}\p{N}])(?:${alternatives.join('|')})(?![\p{L}\p{N}])`, 'giu');
   return { pattern, size: alternatives.length };
 }
 
@@ -140,7 +143,7 @@ function birthDateTerms(value: unknown, terms: Set<string>): void {
 }
 
 /**
- * Scrubs a text: the dictionary first, then the generic patterns.
+ * Scrubs a text: the generic patterns, then the dictionary.
  * @param text - free text.
  * @param dictionary - the input's PHI.
  * @param replacement - what replaces each hit.
@@ -148,16 +151,17 @@ function birthDateTerms(value: unknown, terms: Set<string>): void {
  */
 export function scrubText(text: string, dictionary: PhiDictionary, replacement: string): string {
   let out = text;
+  // Generic patterns first: a name inside an e-mail address must not leave the rest of it behind.
+  // Each needs a digit, an @ or a URL scheme, which most texts (code labels) lack.
+  if (MAY_MATCH_GENERIC.test(out)) {
+    GENERIC.lastIndex = 0;
+    out = out.replace(GENERIC, replacement);
+  }
   if (dictionary.pattern) {
     dictionary.pattern.lastIndex = 0;
     out = out.replace(dictionary.pattern, replacement);
   }
-  // Every generic pattern needs a digit, an @ or a URL scheme: most texts (code labels) have none.
-  if (!MAY_MATCH_GENERIC.test(out)) {
-    return out;
-  }
-  GENERIC.lastIndex = 0;
-  return out.replace(GENERIC, replacement);
+  return out;
 }
 
 function asArray(v: unknown): unknown[] {

@@ -35,7 +35,10 @@ export interface KeyFromEnvOptions {
  * @returns the key.
  * @throws AppError DEID_ERR_KEY_MISSING, DEID_ERR_KEY_INVALID or DEID_ERR_KEY_FILE.
  */
-export function keyFromEnv(env: Readonly<Record<string, string | undefined>>, options: KeyFromEnvOptions = {}): DeidKey {
+export function keyFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  options: KeyFromEnvOptions = {},
+): DeidKey {
   const inline = nonEmpty(env.DEID_HMAC_KEY);
   const file = nonEmpty(env.DEID_HMAC_KEY_FILE);
   if (inline !== undefined && file !== undefined) {
@@ -76,7 +79,7 @@ function readKeyFile(path: string, read: (p: string) => string | Uint8Array): st
     const content = read(path);
     return (typeof content === 'string' ? content : Buffer.from(content).toString('utf8')).replace(/\r?\n$/, '');
   } catch (err) {
-    const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'read error';
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'read error';
     throw DEID_ERR_KEY_FILE.createWith({}, [code], { cause: err });
   }
 }

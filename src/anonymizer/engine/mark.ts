@@ -33,12 +33,22 @@ interface Coding {
  * @param keyId - id of the HMAC key.
  * @returns a function that returns the resource with its meta extended.
  */
-export function createMarker(settings: RulesSettings, rulesVersion: string, keyId: string): (out: Record<string, unknown>, labels: ReadonlySet<SecurityLabel>) => Record<string, unknown> {
+export function createMarker(
+  settings: RulesSettings,
+  rulesVersion: string,
+  keyId: string,
+): (out: Record<string, unknown>, labels: ReadonlySet<SecurityLabel>) => Record<string, unknown> {
   const { securityLabels, tags } = settings.marking;
   // Shared, frozen codings: every resource carries the same ones.
-  const ours = [Object.freeze({ system: RULES_VERSION_TAG_SYSTEM, code: rulesVersion }), Object.freeze({ system: KEY_ID_TAG_SYSTEM, code: keyId })];
+  const ours = [
+    Object.freeze({ system: RULES_VERSION_TAG_SYSTEM, code: rulesVersion }),
+    Object.freeze({ system: KEY_ID_TAG_SYSTEM, code: keyId }),
+  ];
   const labelCodings = new Map(
-    (Object.keys(DISPLAY) as SecurityLabel[]).map((code) => [code, Object.freeze({ system: SECURITY_LABEL_SYSTEM, code, display: DISPLAY[code] })]),
+    (Object.keys(DISPLAY) as SecurityLabel[]).map((code) => [
+      code,
+      Object.freeze({ system: SECURITY_LABEL_SYSTEM, code, display: DISPLAY[code] }),
+    ]),
   );
   return (out, labels) => {
     if (!tags && (!securityLabels || labels.size === 0)) {

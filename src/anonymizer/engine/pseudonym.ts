@@ -90,4 +90,3 @@ export function toUuid(digest: Uint8Array): string {
 
 /** Lowercase UUID shape with the version-8 and RFC variant bits this module writes. */
 export const PSEUDONYM_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-

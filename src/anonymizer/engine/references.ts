@@ -178,8 +178,13 @@ export function rewriteFullUrl(env: ReferenceEnv, fullUrl: string): Rewrite | un
  * @returns the rewritten URL or the reason it cannot be rewritten.
  */
 export function rewriteRequestUrl(env: ReferenceEnv, url: string): Rewrite {
-  if (env.isResourceType(url)) {
-    return ok(url);
+  if (env.isResourceType(url) || /^(?:[A-Z][A-Za-z]+\/)?\$[A-Za-z][A-Za-z-]*$/.test(url)) {
+    return ok(url); // create (`Type`) or an operation without parameters (`$op`, `Type/$op`)
+  }
+  const instanceOp = /^([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})\/(\$[A-Za-z][A-Za-z-]*)$/.exec(url);
+  if (instanceOp) {
+    const target = rewriteReference(env, instanceOp[1] as string);
+    return target.ok ? ok(`${target.value}/${instanceOp[2] as string}`) : target;
   }
   return rewriteReference(env, url);
 }

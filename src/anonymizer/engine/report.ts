@@ -145,14 +145,21 @@ export class ReportBuilder {
         pathMethods.set(path, methods);
       }
       for (const [index, n] of counts) {
-        const name = index === ALLOW_LIST ? ALLOW_LIST_RULE : index === UNKNOWN ? UNKNOWN_ELEMENT_RULE : (this.#rules[index]?.rule.name ?? String(index));
+        const name =
+          index === ALLOW_LIST
+            ? ALLOW_LIST_RULE
+            : index === UNKNOWN
+              ? UNKNOWN_ELEMENT_RULE
+              : (this.#rules[index]?.rule.name ?? String(index));
         ruleCounts.set(name, (ruleCounts.get(name) ?? 0) + n);
         methods.add(index < 0 ? 'remove' : (this.#rules[index]?.rule.method ?? '?'));
       }
     }
     return {
       rules: sortedRecord(ruleCounts),
-      paths: Object.fromEntries([...pathMethods.keys()].sort().map((k) => [k, [...(pathMethods.get(k) as Set<string>)].sort().join(',')])),
+      paths: Object.fromEntries(
+        [...pathMethods.keys()].sort().map((k) => [k, [...(pathMethods.get(k) as Set<string>)].sort().join(',')]),
+      ),
       failed: sortedRecord(this.#failed),
     };
   }

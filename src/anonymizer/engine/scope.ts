@@ -53,7 +53,13 @@ export class ResourceScope implements ApplyContext {
   #offset: number | undefined;
   #reference: string | undefined;
 
-  constructor(env: BatchEnv, resource: Readonly<Record<string, unknown>>, kind: ResourceKind, container: ResourceScope | undefined, where: { location(): string }) {
+  constructor(
+    env: BatchEnv,
+    resource: Readonly<Record<string, unknown>>,
+    kind: ResourceKind,
+    container: ResourceScope | undefined,
+    where: { location(): string },
+  ) {
     this.#env = env;
     this.settings = env.settings;
     this.#resource = resource;
@@ -72,7 +78,9 @@ export class ResourceScope implements ApplyContext {
   }
 
   resourceId(id: string): string {
-    return this.kind === 'contained' ? containedPseudonym(this.#env.refs, id) : pseudonymousId(this.#env.refs, this.resourceType, id);
+    return this.kind === 'contained'
+      ? containedPseudonym(this.#env.refs, id)
+      : pseudonymousId(this.#env.refs, this.resourceType, id);
   }
 
   rewriteReference(reference: string): string {

@@ -8,7 +8,13 @@
  * value of the wrong shape fails the resource (fail closed), it is never passed through.
  * Nested resources (contained, Bundle entries) are walked with the plan of their own type.
  */
-import { DEID_ERR_INVALID_VALUE, DEID_ERR_METHOD_NOT_APPLICABLE, DEID_ERR_NOT_A_RESOURCE, DEID_ERR_UNKNOWN_ELEMENT, DEID_ERR_UNKNOWN_RESOURCE_TYPE } from '../../shared/errors/index.ts';
+import {
+  DEID_ERR_INVALID_VALUE,
+  DEID_ERR_METHOD_NOT_APPLICABLE,
+  DEID_ERR_NOT_A_RESOURCE,
+  DEID_ERR_UNKNOWN_ELEMENT,
+  DEID_ERR_UNKNOWN_RESOURCE_TYPE,
+} from '../../shared/errors/index.ts';
 import { NO_RULE } from '../plan/graph.ts';
 import type { PlanGraph, PlanNode, WalkState } from '../plan/graph.ts';
 import { DATA_ABSENT_MASKED } from '../processors/redact.ts';
@@ -110,13 +116,20 @@ export class Walker {
     if (!root) {
       throw DEID_ERR_UNKNOWN_RESOURCE_TYPE.createWith({ location: this.location() }, [this.location()]);
     }
-    const outer = { scope: this.#scope, base: this.#scopeBase, trie: this.#trie, questionnaire: this.#walk.questionnaire, item: this.#walk.qrItem };
+    const outer = {
+      scope: this.#scope,
+      base: this.#scopeBase,
+      trie: this.#trie,
+      questionnaire: this.#walk.questionnaire,
+      item: this.#walk.qrItem,
+    };
     const res = value as Record<string, unknown>;
     const scope = new ResourceScope(this.#env.batch, res, kind, kind === 'contained' ? outer.scope : undefined, this);
     this.#scope = scope;
     this.#scopeBase = this.#stack.length;
     this.#trie = this.#env.report.root(type);
-    this.#walk.questionnaire = type === 'QuestionnaireResponse' && typeof res.questionnaire === 'string' ? res.questionnaire : undefined;
+    this.#walk.questionnaire =
+      type === 'QuestionnaireResponse' && typeof res.questionnaire === 'string' ? res.questionnaire : undefined;
     this.#walk.qrItem = undefined;
     try {
       const out = this.#complex(res, root, NO_RULE, false) as Record<string, unknown>;
@@ -163,7 +176,15 @@ export class Walker {
   }
 
   /** One (non-array) element whose rule is already decided (`claim`). */
-  #decided(value: unknown, node: PlanNode, inherited: number, claim: number, key: string, parent: Record<string, unknown>, parentType: string): unknown {
+  #decided(
+    value: unknown,
+    node: PlanNode,
+    inherited: number,
+    claim: number,
+    key: string,
+    parent: Record<string, unknown>,
+    parentType: string,
+  ): unknown {
     const here = claim !== inherited;
     const rr = claim === NO_RULE ? undefined : here ? this.#fire(claim) : (this.#rules[claim] as RuntimeRule);
     if (node.nested) {
@@ -199,15 +220,33 @@ export class Walker {
     return this.#complex(value, node, claim, here && rr?.rule.method === 'redact');
   }
 
-  #apply(rr: RuntimeRule, value: unknown, node: PlanNode, key: string, parent: Record<string, unknown>, parentType: string): unknown {
+  #apply(
+    rr: RuntimeRule,
+    value: unknown,
+    node: PlanNode,
+    key: string,
+    parent: Record<string, unknown>,
+    parentType: string,
+  ): unknown {
     if (!rr.processor.accepts(node.type, rr.options)) {
       const where = this.location();
-      throw DEID_ERR_METHOD_NOT_APPLICABLE.createWith({ location: where }, [rr.rule.name, rr.rule.method, node.type, where]);
+      throw DEID_ERR_METHOD_NOT_APPLICABLE.createWith({ location: where }, [
+        rr.rule.name,
+        rr.rule.method,
+        node.type,
+        where,
+      ]);
     }
     if (node.primitive && !isPrimitiveJson(value)) {
       throw this.#invalid(node.type);
     }
-    const target: Target = { type: node.type, key, parentType, parent, isResourceId: key === 'id' && this.#stack.length === this.#scopeBase + 1 };
+    const target: Target = {
+      type: node.type,
+      key,
+      parentType,
+      parent,
+      isResourceId: key === 'id' && this.#stack.length === this.#scopeBase + 1,
+    };
     return rr.processor.apply(value, target, rr.options, this.#scope as ResourceScope);
   }
 
@@ -263,7 +302,9 @@ export class Walker {
         const trie = this.#trie as PathTrie;
         this.#trie = trie.child(key);
         this.#stack.push(key);
-        const r = child.isArray ? this.#array(v, child, claim, key, obj, type) : this.#decided(v, child, claim, this.#decide(child, v, claim), key, obj, type);
+        const r = child.isArray
+          ? this.#array(v, child, claim, key, obj, type)
+          : this.#decided(v, child, claim, this.#decide(child, v, claim), key, obj, type);
         this.#stack.pop();
         this.#trie = trie;
         if (r === REDACT) {
@@ -289,12 +330,20 @@ export class Walker {
   }
 
   /** A list of non-primitive values. */
-  #array(value: unknown, node: PlanNode, inherited: number, key: string, parent: Record<string, unknown>, parentType: string): unknown {
+  #array(
+    value: unknown,
+    node: PlanNode,
+    inherited: number,
+    key: string,
+    parent: Record<string, unknown>,
+    parentType: string,
+  ): unknown {
     if (!Array.isArray(value)) {
       throw this.#invalid(`a list of ${node.type}`);
     }
     const claim = this.#decide(node, value, inherited);
-    const rr = claim === NO_RULE ? undefined : claim !== inherited ? this.#fire(claim) : (this.#rules[claim] as RuntimeRule);
+    const rr =
+      claim === NO_RULE ? undefined : claim !== inherited ? this.#fire(claim) : (this.#rules[claim] as RuntimeRule);
     if (rr?.drops && claim < node.minInside()) {
       return REMOVE;
     }
@@ -305,7 +354,10 @@ export class Walker {
     for (let i = 0; i < value.length; i++) {
       this.#stack.push(i);
       const item = node.item(i);
-      const v = value[i] === null ? REMOVE : this.#decided(value[i], item, claim, this.#decide(item, value[i], claim), key, parent, parentType);
+      const v =
+        value[i] === null
+          ? REMOVE
+          : this.#decided(value[i], item, claim, this.#decide(item, value[i], claim), key, parent, parentType);
       this.#stack.pop();
       if (v === REDACT) {
         out.push(DAR());
@@ -321,7 +373,15 @@ export class Walker {
    * rule decides the companion too when it removes or redacts; otherwise the companion's own
    * elements (extensions) are walked under the claim the value inherited.
    */
-  #primitive(obj: Record<string, unknown>, key: string, valueNode: PlanNode | undefined, compNode: PlanNode | undefined, inherited: number, out: Record<string, unknown>, type: string): void {
+  #primitive(
+    obj: Record<string, unknown>,
+    key: string,
+    valueNode: PlanNode | undefined,
+    compNode: PlanNode | undefined,
+    inherited: number,
+    out: Record<string, unknown>,
+    type: string,
+  ): void {
     const node = valueNode ?? compNode;
     if (!node) {
       return;
@@ -334,7 +394,16 @@ export class Walker {
     this.#trie = trie;
   }
 
-  #pair(obj: Record<string, unknown>, key: string, valueNode: PlanNode | undefined, compNode: PlanNode | undefined, node: PlanNode, inherited: number, out: Record<string, unknown>, type: string): void {
+  #pair(
+    obj: Record<string, unknown>,
+    key: string,
+    valueNode: PlanNode | undefined,
+    compNode: PlanNode | undefined,
+    node: PlanNode,
+    inherited: number,
+    out: Record<string, unknown>,
+    type: string,
+  ): void {
     const compKey = '_' + key;
     {
       const rawValue = obj[key];
@@ -342,7 +411,15 @@ export class Walker {
       if (!node.isArray && rawComp === undefined && valueNode) {
         // A single primitive without companion (ids, dates, references): no pairing needed.
         if (rawValue !== null && rawValue !== undefined) {
-          const v = this.#decided(rawValue, valueNode, inherited, this.#decide(valueNode, rawValue, inherited), key, obj, type);
+          const v = this.#decided(
+            rawValue,
+            valueNode,
+            inherited,
+            this.#decide(valueNode, rawValue, inherited),
+            key,
+            obj,
+            type,
+          );
           if (v === REDACT) {
             out[compKey] = DAR();
           } else if (v !== REMOVE) {
@@ -357,7 +434,10 @@ export class Walker {
         assign(out, compKey, c);
         return;
       }
-      if ((rawValue !== undefined && !Array.isArray(rawValue)) || (rawComp !== undefined && rawComp !== null && !Array.isArray(rawComp))) {
+      if (
+        (rawValue !== undefined && !Array.isArray(rawValue)) ||
+        (rawComp !== undefined && rawComp !== null && !Array.isArray(rawComp))
+      ) {
         throw this.#invalid(`a list of ${node.type}`);
       }
       const values = (rawValue ?? []) as unknown[];
@@ -441,7 +521,14 @@ export class Walker {
     return isEmptyElement(out, node.type) ? REMOVE : out;
   }
 
-  #copyChild(v: unknown, child: PlanNode, claim: number, key: string, parent: Record<string, unknown>, parentType: string): unknown {
+  #copyChild(
+    v: unknown,
+    child: PlanNode,
+    claim: number,
+    key: string,
+    parent: Record<string, unknown>,
+    parentType: string,
+  ): unknown {
     if (key === 'extension' || key === 'modifierExtension') {
       const trie = this.#trieHere();
       this.#trie = trie;
@@ -460,7 +547,9 @@ export class Walker {
       }
       this.#stack.push(i);
       const item = child.item(i);
-      const r = item.nested ? this.#resource(v[i], key === 'contained' ? 'contained' : 'entry') : this.#copy(v[i], item, claim);
+      const r = item.nested
+        ? this.#resource(v[i], key === 'contained' ? 'contained' : 'entry')
+        : this.#copy(v[i], item, claim);
       this.#stack.pop();
       if (r !== REMOVE) {
         items.push(r);

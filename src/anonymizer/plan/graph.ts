@@ -107,7 +107,11 @@ const POS = 64;
  * @param predicates - run-time predicates by rule index (rules without one match unconditionally).
  * @returns the graph.
  */
-export function createPlanGraph(compiled: CompiledRules, schema: FhirSchema, predicates: ReadonlyMap<number, RulePredicate>): PlanGraph {
+export function createPlanGraph(
+  compiled: CompiledRules,
+  schema: FhirSchema,
+  predicates: ReadonlyMap<number, RulePredicate>,
+): PlanGraph {
   return new Graph(compiled, schema, predicates);
 }
 
@@ -183,13 +187,25 @@ class Graph implements PlanGraph {
     if (el.isArray) {
       return { scope: parent.scope, role, type: el.type, isArray: true, partials };
     }
-    return { scope: parent.scope, role, type: el.type, isArray: false, partials: this.#withAnchored(partials, el.type, parent.scope) };
+    return {
+      scope: parent.scope,
+      role,
+      type: el.type,
+      isArray: false,
+      partials: this.#withAnchored(partials, el.type, parent.scope),
+    };
   }
 
   /** State of an item of an array node. */
   itemState(parent: State, index: number | undefined): State {
     const partials = this.#advance(parent.partials, { index });
-    return { scope: parent.scope, role: parent.role, type: parent.type, isArray: false, partials: this.#withAnchored(partials, parent.type, parent.scope) };
+    return {
+      scope: parent.scope,
+      role: parent.role,
+      type: parent.type,
+      isArray: false,
+      partials: this.#withAnchored(partials, parent.type, parent.scope),
+    };
   }
 
   /** Array indices some active JSONPath looks at (others share one item node). */
@@ -228,7 +244,11 @@ class Graph implements PlanGraph {
       if (!this.#inScope(r, scope)) {
         continue;
       }
-      if (sel.kind === 'type' && sel.element.length > 0 && (sel.types.includes(type) || (root && sel.types.includes('Resource')))) {
+      if (
+        sel.kind === 'type' &&
+        sel.element.length > 0 &&
+        (sel.types.includes(type) || (root && sel.types.includes('Resource')))
+      ) {
         out.push(r.index * POS);
       } else if (sel.kind === 'path' && root) {
         out.push(r.index * POS);
@@ -277,7 +297,10 @@ class Graph implements PlanGraph {
       }
       const sel = r.selector;
       if (sel.kind === 'type' && sel.element.length === 0) {
-        if (!state.isArray && (sel.types.includes(state.type) || (state.role === 'root' && sel.types.includes('Resource')))) {
+        if (
+          !state.isArray &&
+          (sel.types.includes(state.type) || (state.role === 'root' && sel.types.includes('Resource')))
+        ) {
           add(r);
         }
       } else if (sel.kind === 'questionnaire') {
@@ -302,7 +325,12 @@ function selectorLength(r: Rule): number {
 }
 
 /** One NFA step of a JSONPath over a key or index token. */
-function stepPath(segs: readonly PathSegment[], pos: number, token: { key?: string; index?: number }, emit: (next: number) => void): void {
+function stepPath(
+  segs: readonly PathSegment[],
+  pos: number,
+  token: { key?: string; index?: number },
+  emit: (next: number) => void,
+): void {
   const seg = segs[pos];
   if (!seg) {
     return;
@@ -485,7 +513,7 @@ function computeMinInside(start: Node): void {
   }
   const all = new Map<Node, number>(list.map((n) => [n, NO_RULE]));
   const direct = new Map<Node, number>(list.map((n) => [n, NO_RULE]));
-  const get = (m: Map<Node, number>, n: Node, k: 0 | 1): number => m.get(n) ?? (n.known() as [number, number] | undefined)?.[k] ?? NO_RULE;
+  const get = (m: Map<Node, number>, n: Node, k: 0 | 1): number => m.get(n) ?? n.known()?.[k] ?? NO_RULE;
   const edges = new Map<Node, [string, Node][]>(list.map((n) => [n, n.edges()]));
   let changed = true;
   while (changed) {

@@ -17,7 +17,10 @@ export function buildPredicates(rules: readonly Rule[]): Map<number, RulePredica
     const sel = r.selector;
     if (sel.kind === 'type' && sel.where.length > 0) {
       out.set(r.index, wherePredicate(sel));
-    } else if (sel.kind === 'questionnaire' && (sel.questionnaire !== undefined || sel.linkIds.length > 0 || sel.itemCodes.length > 0)) {
+    } else if (
+      sel.kind === 'questionnaire' &&
+      (sel.questionnaire !== undefined || sel.linkIds.length > 0 || sel.itemCodes.length > 0)
+    ) {
       out.set(r.index, questionnairePredicate(sel));
     }
   }

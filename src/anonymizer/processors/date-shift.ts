@@ -22,7 +22,10 @@ export const dateShiftProcessor: Processor<DateShiftOptions> = {
   accepts: (type) => DATE_TYPES.has(type),
   describeAccepted: () => [...DATE_TYPES].join(', '),
   apply(value, target, o, ctx) {
-    const shifted = typeof value === 'string' ? shiftDate(value, ctx.dateShiftDays(), o.keepTime ?? ctx.settings.dateShift.keepTime, target.type) : undefined;
+    const shifted =
+      typeof value === 'string'
+        ? shiftDate(value, ctx.dateShiftDays(), o.keepTime ?? ctx.settings.dateShift.keepTime, target.type)
+        : undefined;
     if (shifted === undefined) {
       throw DEID_ERR_INVALID_DATE.createWith({ location: ctx.location() }, [ctx.location()]);
     }

@@ -27,7 +27,11 @@ export const generalizeProcessor: Processor<GeneralizeOptions> = {
   scope: 'value',
   label: SecurityLabel.ABSTRED,
   accepts(type, o) {
-    return o.to === 'zip3' ? type === 'string' : o.to === 'year' ? type === 'date' || type === 'dateTime' : AGE_TYPES.has(type);
+    return o.to === 'zip3'
+      ? type === 'string'
+      : o.to === 'year'
+        ? type === 'date' || type === 'dateTime'
+        : AGE_TYPES.has(type);
   },
   describeAccepted(o) {
     return o.to === 'zip3' ? 'string (postal codes)' : o.to === 'year' ? 'date, dateTime' : [...AGE_TYPES].join(', ');

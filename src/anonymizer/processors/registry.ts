@@ -32,7 +32,7 @@ export function createRegistry(processors: readonly Processor<never>[]): Process
     if (map.has(p.method)) {
       throw new Error(`Processor ${p.method} is registered twice`);
     }
-    map.set(p.method, p as unknown as Processor);
+    map.set(p.method, p);
   }
   const methods = [...map.keys()];
   return Object.freeze({

@@ -54,8 +54,10 @@ function scrubXhtml(div: string, ctx: ApplyContext): string | undefined {
     }
     return r;
   };
+  const attribute = (_a: string, name: string, pre: string, v: string, post: string): string =>
+    name.startsWith('xmlns') ? _a : name + pre + scrub(v) + post;
   const out = div.replace(/(<[^>]*>)|([^<]+)/g, (_m, tag: string | undefined, text: string | undefined) =>
-    tag !== undefined ? tag.replace(/(=\s*")([^"]*)(")/g, (_a, pre: string, v: string, post: string) => pre + scrub(v) + post) : scrub(text ?? ''),
+    tag !== undefined ? tag.replace(/([\w:.-]+)(\s*=\s*["'])([^"']*)(["'])/g, attribute) : scrub(text ?? ''),
   );
   return failed ? undefined : out;
 }

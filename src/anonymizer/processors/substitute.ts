@@ -18,6 +18,9 @@ export const substituteProcessor: Processor<SubstituteOptions> = {
   scope: 'value',
   label: SecurityLabel.REDACTED,
   accepts: (type, o) => (PRIMITIVE_TYPES.has(type) ? typeof o.value !== 'object' : typeof o.value === 'object'),
-  describeAccepted: (o) => (typeof o.value === 'object' ? 'complex types (the value is an object)' : 'primitive types (the value is not an object)'),
+  describeAccepted: (o) =>
+    typeof o.value === 'object'
+      ? 'complex types (the value is an object)'
+      : 'primitive types (the value is not an object)',
   apply: (_value, _target, o) => (typeof o.value === 'object' ? structuredClone(o.value) : o.value),
 };

@@ -29,7 +29,11 @@ export interface UnreachableRule {
  * @param registry - processors (their scope decides whether a claim covers the subtree).
  * @returns unreachable rules in file order.
  */
-export function unreachableRules(compiled: CompiledRules, schema: FhirSchema, registry: ProcessorRegistry): UnreachableRule[] {
+export function unreachableRules(
+  compiled: CompiledRules,
+  schema: FhirSchema,
+  registry: ProcessorRegistry,
+): UnreachableRule[] {
   const graph = createPlanGraph(compiled, schema, buildPredicates(compiled.rules));
   const byIndex = new Map(compiled.rules.map((r) => [r.index, r]));
   const fired = new Set<number>();
@@ -61,7 +65,10 @@ export function unreachableRules(compiled: CompiledRules, schema: FhirSchema, re
         addTo(blockers, pr.index, eff);
       }
     }
-    if (eff !== NO_RULE && (registry.get(byIndex.get(eff)?.method ?? '')?.scope === 'value' || eff < node.minInside())) {
+    if (
+      eff !== NO_RULE &&
+      (registry.get(byIndex.get(eff)?.method ?? '')?.scope === 'value' || eff < node.minInside())
+    ) {
       continue; // decided as a whole: nothing below can fire
     }
     for (const [, child] of planEdges(node)) {
@@ -77,7 +84,10 @@ export function unreachableRules(compiled: CompiledRules, schema: FhirSchema, re
     .map((r) => ({
       rule: r,
       kind: matched.has(r.index) ? 'shadowed' : 'never',
-      by: [...(blockers.get(r.index) ?? [])].filter((b) => b !== NO_RULE).sort((a, b) => a - b).map((b) => byIndex.get(b)?.name ?? String(b)),
+      by: [...(blockers.get(r.index) ?? [])]
+        .filter((b) => b !== NO_RULE)
+        .sort((a, b) => a - b)
+        .map((b) => byIndex.get(b)?.name ?? String(b)),
     }));
 }
 

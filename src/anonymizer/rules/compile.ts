@@ -3,7 +3,6 @@
  * elements must exist, JSONPaths must compile, the method must exist and accept its options,
  * and the method must be able to work on every element type the selector can reach.
  */
-import type { z } from 'zod';
 import {
   CFG_ERR_RULES_DUPLICATE_NAME,
   CFG_ERR_RULES_JSONPATH,
@@ -39,7 +38,13 @@ export function problemSink(source: YamlSource, out: RulesProblem[]): ProblemSin
   return {
     add(def, args, path, onKey = false) {
       const at = source.locate(path, onKey);
-      out.push({ code: def.code, message: def.create(...args).message, line: at.line, column: at.column, path: formatDocPath(path) });
+      out.push({
+        code: def.code,
+        message: def.create(...args).message,
+        line: at.line,
+        column: at.column,
+        path: formatDocPath(path),
+      });
     },
     addRaw: (p) => out.push(p),
   };
@@ -99,10 +104,12 @@ function compileRule(entry: unknown, i: number, env: CompileEnv): Rule | undefin
     env.sink.add(CFG_ERR_RULES_UNKNOWN_METHOD, [b.method, env.registry.methods().join(', ')], [...at, 'method']);
   }
   const selector = compileSelector(b.select, [...at, 'select'], env);
-  const optionInput = Object.fromEntries(Object.entries(entry as Record<string, unknown>).filter(([k]) => !RULE_BASE_KEYS.has(k)));
+  const optionInput = Object.fromEntries(
+    Object.entries(entry as Record<string, unknown>).filter(([k]) => !RULE_BASE_KEYS.has(k)),
+  );
   let options: unknown;
   if (processor) {
-    const parsed = (processor.options as z.ZodType).safeParse(optionInput);
+    const parsed = processor.options.safeParse(optionInput);
     if (!parsed.success) {
       issueProblems(parsed.error.issues, at, env.source).forEach((p) => env.sink.addRaw(p));
       return undefined;
@@ -115,11 +122,17 @@ function compileRule(entry: unknown, i: number, env: CompileEnv): Rule | undefin
   const targets = targetTypes(selector.selector, env.schema);
   const refused = targets?.filter((t) => !processor.accepts(t, options));
   if (refused && refused.length > 0) {
-    env.sink.add(CFG_ERR_RULES_METHOD_NOT_APPLICABLE, [b.method, `${refused.join(', ')} (it works on ${processor.describeAccepted(options)})`], [...at, 'method']);
+    env.sink.add(
+      CFG_ERR_RULES_METHOD_NOT_APPLICABLE,
+      [b.method, `${refused.join(', ')} (it works on ${processor.describeAccepted(options)})`],
+      [...at, 'method'],
+    );
     return undefined;
   }
   const pos = env.source.locate(at);
-  const categories = (b.category === undefined ? [] : Array.isArray(b.category) ? b.category : [b.category]) as SafeHarborCategory[];
+  const categories = (
+    b.category === undefined ? [] : Array.isArray(b.category) ? b.category : [b.category]
+  ) as SafeHarborCategory[];
   return {
     index: i,
     name: b.name,
@@ -133,18 +146,34 @@ function compileRule(entry: unknown, i: number, env: CompileEnv): Rule | undefin
   };
 }
 
-const list = <T>(v: T | readonly T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T]);
+const list = <T>(v: T | readonly T[] | undefined): T[] =>
+  v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T];
 
 function compileSelector(s: SelectInput, at: DocPath, env: CompileEnv): { selector: Selector } | undefined {
-  const qrKeys = (['questionnaire', 'linkId', 'itemCode', 'answerType', 'target'] as const).filter((k) => s[k] !== undefined);
-  const kinds = [s.type !== undefined ? 'type' : '', s.path !== undefined ? 'path' : '', qrKeys.length > 0 ? 'questionnaire' : ''].filter((k) => k !== '');
+  const qrKeys = (['questionnaire', 'linkId', 'itemCode', 'answerType', 'target'] as const).filter(
+    (k) => s[k] !== undefined,
+  );
+  const kinds = [
+    s.type !== undefined ? 'type' : '',
+    s.path !== undefined ? 'path' : '',
+    qrKeys.length > 0 ? 'questionnaire' : '',
+  ].filter((k) => k !== '');
   if (kinds.length !== 1) {
-    env.sink.add(CFG_ERR_RULES_SCHEMA, [`select needs exactly one of type, path, or questionnaire keys (questionnaire, linkId, itemCode, answerType, target); found ${kinds.join(' + ') || 'none'}`], at, true);
+    env.sink.add(
+      CFG_ERR_RULES_SCHEMA,
+      [
+        `select needs exactly one of type, path, or questionnaire keys (questionnaire, linkId, itemCode, answerType, target); found ${kinds.join(' + ') || 'none'}`,
+      ],
+      at,
+      true,
+    );
     return undefined;
   }
   const misplaced = (keys: readonly (keyof SelectInput)[], kind: string): boolean => {
     const bad = keys.filter((k) => s[k] !== undefined);
-    bad.forEach((k) => env.sink.add(CFG_ERR_RULES_SCHEMA, [`${k} cannot be used in a ${kind} selector`], [...at, k], true));
+    bad.forEach((k) =>
+      env.sink.add(CFG_ERR_RULES_SCHEMA, [`${k} cannot be used in a ${kind} selector`], [...at, k], true),
+    );
     return bad.length > 0;
   };
   if (kinds[0] === 'type') {
@@ -187,12 +216,22 @@ function typeSelector(s: SelectInput, at: DocPath, env: CompileEnv): { selector:
   for (const [p, v] of Object.entries(s.where ?? {})) {
     const path = p.split('.');
     if (element.length > 0) {
-      env.sink.add(CFG_ERR_RULES_SCHEMA, ['where tests the selected element itself; it cannot be combined with element'], [...at, 'where'], true);
+      env.sink.add(
+        CFG_ERR_RULES_SCHEMA,
+        ['where tests the selected element itself; it cannot be combined with element'],
+        [...at, 'where'],
+        true,
+      );
       return undefined;
     }
     const missing = anchors.findIndex((a) => resolveElementPath(a, path, env.schema, true) === undefined);
     if (missing >= 0) {
-      env.sink.add(CFG_ERR_RULES_UNKNOWN_ELEMENT, [`${names[missing] as string}.${p} (in where)`], [...at, 'where', p], true);
+      env.sink.add(
+        CFG_ERR_RULES_UNKNOWN_ELEMENT,
+        [`${names[missing] as string}.${p} (in where)`],
+        [...at, 'where', p],
+        true,
+      );
       return undefined;
     }
     where.push({ path, values: list(v).map(String) });
@@ -215,7 +254,9 @@ function resolveTypeName(name: string, schema: FhirSchema): { type: string; info
     if (info) {
       return { type: name, info };
     }
-    const hint = schema.isResourceType(name) ? ` (${name} is a resource type: use path with in: ${name}, or type: Resource)` : '';
+    const hint = schema.isResourceType(name)
+      ? ` (${name} is a resource type: use path with in: ${name}, or type: Resource)`
+      : '';
     return { problem: name + hint };
   }
   const [root, ...rest] = name.split('.');
@@ -228,13 +269,20 @@ function resolveTypeName(name: string, schema: FhirSchema): { type: string; info
     return { problem: name };
   }
   if (info.kind !== 'backbone') {
-    return { problem: `${name} (it is a ${info.name}: use type: ${info.name} to match it everywhere, or path with in: ${root as string})` };
+    return {
+      problem: `${name} (it is a ${info.name}: use type: ${info.name} to match it everywhere, or path with in: ${root as string})`,
+    };
   }
   return { type: info.name, info };
 }
 
 /** Type codes an element path ends on, or undefined when a step does not exist. */
-function resolveElementPath(start: TypeInfo, path: readonly string[], schema: FhirSchema, jsonKeysOnly = false): string[] | undefined {
+function resolveElementPath(
+  start: TypeInfo,
+  path: readonly string[],
+  schema: FhirSchema,
+  jsonKeysOnly = false,
+): string[] | undefined {
   let current: string[] = [start.name];
   for (const step of path) {
     const next: string[] = [];
@@ -275,7 +323,11 @@ function pathSelector(s: SelectInput, at: DocPath, env: CompileEnv): { selector:
 }
 
 /** Walks a JSONPath over the FHIR types; arrays must be stepped into with [*] or [n]. */
-function checkPath(segments: readonly PathSegment[], rootType: string, schema: FhirSchema): { def: ErrorFactory; message: string } | undefined {
+function checkPath(
+  segments: readonly PathSegment[],
+  rootType: string,
+  schema: FhirSchema,
+): { def: ErrorFactory; message: string } | undefined {
   let types: { type: string; isArray: boolean }[] = [{ type: rootType, isArray: false }];
   let trail = rootType === 'DomainResource' ? 'Resource' : rootType;
   for (const [k, seg] of segments.entries()) {
@@ -290,7 +342,10 @@ function checkPath(segments: readonly PathSegment[], rootType: string, schema: F
     for (const t of types) {
       if (t.isArray) {
         if (seg.kind === 'key') {
-          return { def: CFG_ERR_RULES_JSONPATH, message: `${trail} is a list: step into it with [*] or [n] before .${seg.key}` };
+          return {
+            def: CFG_ERR_RULES_JSONPATH,
+            message: `${trail} is a list: step into it with [*] or [n] before .${seg.key}`,
+          };
         }
         next.push({ type: t.type, isArray: false });
         continue;
@@ -299,7 +354,10 @@ function checkPath(segments: readonly PathSegment[], rootType: string, schema: F
         return { def: CFG_ERR_RULES_JSONPATH, message: `${trail} is not a list: [${seg.index}] cannot apply` };
       }
       const info = schema.type(t.type);
-      const elements = seg.kind === 'wildcard' ? [...(info?.elements.values() ?? [])] : [info?.elements.get(seg.key)].filter((e) => e !== undefined);
+      const elements =
+        seg.kind === 'wildcard'
+          ? [...(info?.elements.values() ?? [])]
+          : [info?.elements.get(seg.key)].filter((e) => e !== undefined);
       next.push(...elements.map((e) => ({ type: e.type, isArray: e.isArray })));
     }
     if (next.length === 0) {
@@ -315,10 +373,17 @@ function questionnaireSelector(s: SelectInput, at: DocPath, env: CompileEnv): { 
   const answer = env.schema.type('QuestionnaireResponseItemAnswer');
   const answerTypes = list(s.answerType);
   const bad = answerTypes.filter((t) => !t.startsWith('value') || !answer?.elements.has(t));
-  bad.forEach((t) => env.sink.add(CFG_ERR_RULES_UNKNOWN_ELEMENT, [`QuestionnaireResponse.item.answer.${t}`], [...at, 'answerType']));
+  bad.forEach((t) =>
+    env.sink.add(CFG_ERR_RULES_UNKNOWN_ELEMENT, [`QuestionnaireResponse.item.answer.${t}`], [...at, 'answerType']),
+  );
   const target = s.target ?? 'answer';
   if (target === 'item' && answerTypes.length > 0) {
-    env.sink.add(CFG_ERR_RULES_SCHEMA, ['answerType selects answer values; it cannot be combined with target: item'], [...at, 'answerType'], true);
+    env.sink.add(
+      CFG_ERR_RULES_SCHEMA,
+      ['answerType selects answer values; it cannot be combined with target: item'],
+      [...at, 'answerType'],
+      true,
+    );
     return undefined;
   }
   if (bad.length > 0) {
@@ -365,13 +430,20 @@ export function targetTypes(sel: Selector, schema: FhirSchema): string[] | undef
         return ['QuestionnaireResponseItem'];
       }
       const answer = schema.type('QuestionnaireResponseItemAnswer');
-      const keys = sel.answerTypes.length > 0 ? sel.answerTypes : [...(answer?.elements.keys() ?? [])].filter((k) => k.startsWith('value'));
+      const keys =
+        sel.answerTypes.length > 0
+          ? sel.answerTypes
+          : [...(answer?.elements.keys() ?? [])].filter((k) => k.startsWith('value'));
       return [...new Set(keys.map((k) => answer?.elements.get(k)?.type).filter((t): t is string => t !== undefined))];
     }
   }
 }
 
-function pathTargets(segments: readonly PathSegment[], roots: readonly string[], schema: FhirSchema): string[] | undefined {
+function pathTargets(
+  segments: readonly PathSegment[],
+  roots: readonly string[],
+  schema: FhirSchema,
+): string[] | undefined {
   if (segments.some((s) => s.kind === 'descendant')) {
     return undefined;
   }
@@ -384,7 +456,12 @@ function pathTargets(segments: readonly PathSegment[], roots: readonly string[],
           return [{ type: t.type, isArray: false }];
         }
         const info = schema.type(t.type);
-        const els = seg.kind === 'wildcard' ? [...(info?.elements.values() ?? [])] : seg.kind === 'key' ? [info?.elements.get(seg.key)].filter((e) => e !== undefined) : [];
+        const els =
+          seg.kind === 'wildcard'
+            ? [...(info?.elements.values() ?? [])]
+            : seg.kind === 'key'
+              ? [info?.elements.get(seg.key)].filter((e) => e !== undefined)
+              : [];
         return els.map((e) => ({ type: e.type, isArray: e.isArray }));
       });
     }

@@ -11,7 +11,8 @@ import { JSONPath } from 'jsonpath-plus';
 import type { PathSegment } from './types.ts';
 
 /** Parse result: segments or the reason it was refused (with the character position). */
-export type ParsedPath = { readonly ok: true; readonly segments: PathSegment[] } | { readonly ok: false; readonly reason: string };
+export type ParsedPath =
+  { readonly ok: true; readonly segments: PathSegment[] } | { readonly ok: false; readonly reason: string };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
 
@@ -27,7 +28,13 @@ export function parseJsonPath(expr: string): ParsedPath {
   const segments: PathSegment[] = [];
   let i = 1;
   while (i < expr.length) {
-    const r = expr.startsWith('..', i) ? descendant(expr, i, segments) : expr[i] === '.' ? member(expr, i + 1, segments) : expr[i] === '[' ? bracket(expr, i, segments) : fail(`unexpected '${expr[i]}'`, i);
+    const r = expr.startsWith('..', i)
+      ? descendant(expr, i, segments)
+      : expr[i] === '.'
+        ? member(expr, i + 1, segments)
+        : expr[i] === '['
+          ? bracket(expr, i, segments)
+          : fail(`unexpected '${expr[i]}'`, i);
     if (typeof r !== 'number') {
       return r;
     }
@@ -77,25 +84,25 @@ function bracket(expr: string, i: number, out: PathSegment[]): number | ParsedPa
   } else if (/^'[A-Za-z_][A-Za-z0-9_]*'$|^"[A-Za-z_][A-Za-z0-9_]*"$/.test(inner)) {
     out.push({ kind: 'key', key: inner.slice(1, -1) });
   } else {
-    return fail(unsupported(inner[0]) ?? (/[:,]/.test(inner) ? 'slices and unions are not supported' : `'[${inner}]' is not supported`), i);
+    return fail(
+      unsupported(inner[0]) ??
+        (/[:,]/.test(inner) ? 'slices and unions are not supported' : `'[${inner}]' is not supported`),
+      i,
+    );
   }
   return close + 1;
 }
 
+const UNSUPPORTED: Readonly<Record<string, string>> = {
+  '?': 'filter expressions are not supported (use a type selector with where)',
+  '(': 'script expressions are not supported',
+  '^': "the '^' operator is not supported",
+  '~': "the '~' operator is not supported",
+  '@': 'type selectors (@string() ...) are not supported (use a type selector)',
+};
+
 function unsupported(ch: string | undefined): string | undefined {
-  switch (ch) {
-    case '?':
-      return 'filter expressions are not supported (use a type selector with where)';
-    case '(':
-      return 'script expressions are not supported';
-    case '^':
-    case '~':
-      return `the '${ch}' operator is not supported`;
-    case '@':
-      return 'type selectors (@string() ...) are not supported (use a type selector)';
-    default:
-      return undefined;
-  }
+  return ch === undefined ? undefined : UNSUPPORTED[ch];
 }
 
 /** jsonpath-plus must read the path into the same steps, or the matcher would differ from it. */
@@ -106,7 +113,9 @@ function crossCheck(expr: string, segments: PathSegment[]): ParsedPath {
   } catch (err) {
     return fail(`jsonpath-plus cannot parse it (${err instanceof Error ? err.message : 'error'})`, 0);
   }
-  const ours = segments.map((s) => (s.kind === 'key' ? s.key : s.kind === 'index' ? String(s.index) : s.kind === 'wildcard' ? '*' : '..'));
+  const ours = segments.map((s) =>
+    s.kind === 'key' ? s.key : s.kind === 'index' ? String(s.index) : s.kind === 'wildcard' ? '*' : '..',
+  );
   if (ours.length !== theirs.length || ours.some((s, k) => s !== theirs[k])) {
     return fail('jsonpath-plus reads it differently; simplify it', 0);
   }

@@ -111,7 +111,7 @@ export function loadRulesFile(path: string, options: LoadRulesFileOptions = {}):
   try {
     text = read(path);
   } catch (err) {
-    const code = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : 'read error';
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'read error';
     throw CFG_ERR_RULES_UNREADABLE.createWith({ location: path }, [path, code], { cause: err });
   }
   return loadRules(text, { ...options, source: options.source ?? path });
@@ -125,10 +125,20 @@ function checkSettings(settings: RulesSettings, rules: readonly Rule[], schema: 
   });
   const needsReference = rules.find((r) => r.method === 'generalize' && (r.options as { to?: string }).to === 'year');
   if (needsReference && settings.ages.referenceDate === undefined) {
-    sink.add(CFG_ERR_RULES_SETTING, [`rule ${needsReference.name} generalises dates to a year: settings.ages.referenceDate is required (ages are never computed against the clock)`], ['rules', needsReference.index]);
+    sink.add(
+      CFG_ERR_RULES_SETTING,
+      [
+        `rule ${needsReference.name} generalises dates to a year: settings.ages.referenceDate is required (ages are never computed against the clock)`,
+      ],
+      ['rules', needsReference.index],
+    );
   }
   if (settings.ages.referenceDate !== undefined && Number.isNaN(Date.parse(settings.ages.referenceDate))) {
-    sink.add(CFG_ERR_RULES_SETTING, ['settings.ages.referenceDate is not a calendar date'], ['settings', 'ages', 'referenceDate']);
+    sink.add(
+      CFG_ERR_RULES_SETTING,
+      ['settings.ages.referenceDate is not a calendar date'],
+      ['settings', 'ages', 'referenceDate'],
+    );
   }
 }
 

@@ -63,7 +63,9 @@ export const settingsSchema = z.strictObject({
   zip3: z
     .strictObject({
       /** @defaultValue the 2020 Census list */
-      restrictedPrefixes: z.array(z.string().regex(/^\d{3}$/, 'expected three digits')).default([...CENSUS_2020_RESTRICTED_ZIP3]),
+      restrictedPrefixes: z
+        .array(z.string().regex(/^\d{3}$/, 'expected three digits'))
+        .default([...CENSUS_2020_RESTRICTED_ZIP3]),
     })
     .default({ restrictedPrefixes: [...CENSUS_2020_RESTRICTED_ZIP3] }),
   freeText: z
@@ -110,7 +112,9 @@ export const RULE_BASE_KEYS: ReadonlySet<string> = new Set(['name', 'description
 
 /** The common part of a rule. */
 export const ruleBaseSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'letters, digits, . _ - (max 80), starting with a letter or digit'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'letters, digits, . _ - (max 80), starting with a letter or digit'),
   description: z.string().optional(),
   category: oneOrMany(category).optional(),
   select: selectSchema,

@@ -47,7 +47,13 @@ export function parseYamlSource(text: string): YamlSource {
     } catch (err) {
       // Alias errors surface only when resolving (an alias before its anchor, alias bombs).
       const message = err instanceof Error ? firstLine(err.message) : 'unreadable document';
-      problems.push({ code: CFG_ERR_RULES_YAML.code, message: CFG_ERR_RULES_YAML.create(message).message, line: 1, column: 1, path: '' });
+      problems.push({
+        code: CFG_ERR_RULES_YAML.code,
+        message: CFG_ERR_RULES_YAML.create(message).message,
+        line: 1,
+        column: 1,
+        path: '',
+      });
     }
   }
   const locate = (path: DocPath, onKey = false): { line: number; column: number } => {
@@ -94,7 +100,7 @@ function sourceAt(doc: Document, offset: number): string {
 /** Offset of the node at `path`, falling back to the nearest existing ancestor. */
 function offsetOf(doc: Document, path: DocPath, onKey: boolean): number {
   let node: unknown = doc.contents;
-  let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
+  let offset = doc.contents?.range?.[0] ?? 0;
   for (let i = 0; i < path.length; i++) {
     const step = path[i];
     const last = i === path.length - 1;

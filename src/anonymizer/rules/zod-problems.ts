@@ -22,7 +22,13 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], base: DocPath
       for (const key of issue.keys) {
         const at = source.locate([...path, key], true);
         const printable = formatPath([...path, key]);
-        out.push({ code: CFG_ERR_RULES_UNKNOWN_KEY.code, message: CFG_ERR_RULES_UNKNOWN_KEY.create(printable).message, line: at.line, column: at.column, path: printable });
+        out.push({
+          code: CFG_ERR_RULES_UNKNOWN_KEY.code,
+          message: CFG_ERR_RULES_UNKNOWN_KEY.create(printable).message,
+          line: at.line,
+          column: at.column,
+          path: printable,
+        });
       }
       continue;
     }

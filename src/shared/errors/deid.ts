@@ -13,21 +13,46 @@ export const DEID_ERR_KEY_MISSING = defineError(
   false,
 );
 /** The key is present but unusable (too short, bad encoding, both variables set, bad key id). */
-export const DEID_ERR_KEY_INVALID = defineError('DEID_ERR_KEY_INVALID', 'The de-identification key is not usable: %s', 500, false);
+export const DEID_ERR_KEY_INVALID = defineError(
+  'DEID_ERR_KEY_INVALID',
+  'The de-identification key is not usable: %s',
+  500,
+  false,
+);
 /** DEID_HMAC_KEY_FILE names a file that cannot be read. */
 export const DEID_ERR_KEY_FILE = defineError('DEID_ERR_KEY_FILE', 'The key file could not be read (%s)', 500, false);
 /** Input that is not a FHIR resource (no resourceType, not an object). */
-export const DEID_ERR_NOT_A_RESOURCE = defineError('DEID_ERR_NOT_A_RESOURCE', 'Input at %s is not a FHIR resource', 422, false);
+export const DEID_ERR_NOT_A_RESOURCE = defineError(
+  'DEID_ERR_NOT_A_RESOURCE',
+  'Input at %s is not a FHIR resource',
+  422,
+  false,
+);
 /** A resourceType that R4 does not define. */
-export const DEID_ERR_UNKNOWN_RESOURCE_TYPE = defineError('DEID_ERR_UNKNOWN_RESOURCE_TYPE', 'Unknown resource type at %s', 422, false);
+export const DEID_ERR_UNKNOWN_RESOURCE_TYPE = defineError(
+  'DEID_ERR_UNKNOWN_RESOURCE_TYPE',
+  'Unknown resource type at %s',
+  422,
+  false,
+);
 /** An element that the resource's type does not define (it could hide PHI, so it is not passed). */
 export const DEID_ERR_UNKNOWN_ELEMENT = defineError('DEID_ERR_UNKNOWN_ELEMENT', 'Unknown element %s', 422, false);
 /** A value whose JSON shape does not fit its FHIR type (object where a primitive belongs, ...). */
-export const DEID_ERR_INVALID_VALUE = defineError('DEID_ERR_INVALID_VALUE', 'Invalid value at %s (expected %s)', 422, false);
+export const DEID_ERR_INVALID_VALUE = defineError(
+  'DEID_ERR_INVALID_VALUE',
+  'Invalid value at %s (expected %s)',
+  422,
+  false,
+);
 /** A date, dateTime or instant that does not follow the FHIR format. */
 export const DEID_ERR_INVALID_DATE = defineError('DEID_ERR_INVALID_DATE', 'Invalid date at %s', 422, false);
 /** A reference the engine cannot rewrite (conditional reference with other parameters than identifier, ...). */
-export const DEID_ERR_REFERENCE = defineError('DEID_ERR_REFERENCE', 'Reference at %s cannot be pseudonymised (%s)', 422, false);
+export const DEID_ERR_REFERENCE = defineError(
+  'DEID_ERR_REFERENCE',
+  'Reference at %s cannot be pseudonymised (%s)',
+  422,
+  false,
+);
 /** A rule whose method does not fit the element found at run time (e.g. dateShift on a valueString). */
 export const DEID_ERR_METHOD_NOT_APPLICABLE = defineError(
   'DEID_ERR_METHOD_NOT_APPLICABLE',
