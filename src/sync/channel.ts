@@ -21,7 +21,7 @@
  *   `references.unsynced` (`mask` = data-absent-reason in place of the reference, or `drop`).
  */
 import type { Coding, Resource } from '@medplum/fhirtypes';
-import type { Anonymizer } from '../anonymizer/types.ts';
+import type { Anonymizer } from '../anonymizer/index.ts';
 import type { ChangeFeed } from '../changes/index.ts';
 import type { GlobalServer, LocalInstance } from '../instances/index.ts';
 import type { FhirStore } from './fhir-store.ts';

@@ -9,7 +9,7 @@
  * coded, non-retryable error before any I/O.
  */
 import type { Logger } from 'pino';
-import type { Anonymizer } from '../anonymizer/types.ts';
+import type { Anonymizer } from '../anonymizer/index.ts';
 import { createChangeFeed } from '../changes/index.ts';
 import type { ChangeFeed, ChangeFeedConfig } from '../changes/index.ts';
 import { assertEnabled, toFhirConnection } from '../instances/index.ts';

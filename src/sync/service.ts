@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Anonymizer } from '../anonymizer/types.ts';
+import type { Anonymizer } from '../anonymizer/index.ts';
 import { openInstanceRegistry, toFhirConnection } from '../instances/index.ts';
 import type { InstanceRegistry } from '../instances/index.ts';
 import type { FhirClientOptions } from '../shared/fhir-client.ts';

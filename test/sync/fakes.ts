@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import type { Anonymizer, DeidOutcome } from '../../src/anonymizer/types.ts';
+import type { Anonymizer, DeidOutcome } from '../../src/anonymizer/index.ts';
 import type { Change, ChangeFeed, ChangePage } from '../../src/changes/index.ts';
 import type { FhirAnswer, FhirStore } from '../../src/sync/fhir-store.ts';
 import { collectReferences } from '../../src/sync/references.ts';

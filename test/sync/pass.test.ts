@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { parseInstances } from '../../src/instances/index.ts';
 import type { InstancesConfig } from '../../src/instances/index.ts';
 import { forwardChannel } from '../../src/sync/channel.ts';
+import { reverseChannel } from '../../src/sync/reverse.ts';
 import { DATA_ABSENT_REASON } from '../../src/sync/references.ts';
 import { stateId } from '../../src/sync/ids.ts';
 import { runPass } from '../../src/sync/pass.ts';
@@ -329,5 +330,57 @@ describe('runPass (forward)', () => {
     await expect(runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).rejects.toMatchObject({
       code: 'SYNC_ERR_CURSOR_CONFLICT',
     });
+  });
+});
+
+describe('runPass (reverse)', () => {
+  it('copies admin resources from the global to the local under the same id, skipping local-derived ones', async () => {
+    const orgs: Change[] = [];
+    const hq: Resource = {
+      resourceType: 'Organization',
+      id: 'hq',
+      name: 'HQ',
+      endpoint: [{ reference: 'Endpoint/e1' }],
+      partOf: { reference: 'Organization/parent' },
+    } as Resource;
+    global.put({ resourceType: 'Organization', id: 'parent', name: 'Parent' });
+    orgs.push(
+      changed(hq),
+      changed({
+        resourceType: 'Organization',
+        id: 'copy',
+        meta: { tag: [{ ...FROM_LOCAL_TAG }] },
+        name: 'A clinic',
+      } as Resource),
+    );
+    const reverseDeps = deps({
+      openChannel: (req) =>
+        Promise.resolve(
+          reverseChannel({
+            instance: config.instances[0]!,
+            global: config.global,
+            resourceType: req.resourceType,
+            feed: arrayFeed(orgs, 5),
+            local,
+            globalStore: global,
+          }),
+        ),
+    });
+    const s = await runPass(reverseDeps, { instanceId: 'a', resourceType: 'Organization', direction: 'reverse' });
+    expect(s).toMatchObject({ direction: 'reverse', resources: 1, skipped: 1, dependencies: 1, masked: 1 });
+    const copy = local.get('Organization/hq') as Resource & { endpoint?: unknown; partOf?: unknown };
+    expect(copy.meta?.tag).toContainEqual(FROM_GLOBAL_TAG);
+    expect(copy.partOf).toEqual({ reference: 'Organization/parent' });
+    expect(copy.endpoint).toEqual([
+      { type: 'Endpoint', extension: [{ url: DATA_ABSENT_REASON, valueCode: 'masked' }] },
+    ]);
+    expect(local.get('Organization/parent')).toBeDefined();
+    expect(local.get('Organization/copy')).toBeUndefined();
+    expect(local.get(`Basic/${cursorId('reverse', 'a', 'Organization')}`)).toBeDefined();
+    expect(global.get(`Basic/${cursorId('reverse', 'a', 'Organization')}`)).toBeUndefined();
+    // Again: identical copies, no new versions on the local.
+    orgs.push(changed(hq));
+    await runPass(reverseDeps, { instanceId: 'a', resourceType: 'Organization', direction: 'reverse' });
+    expect(local.versions('Organization/hq')).toBe(1);
   });
 });
