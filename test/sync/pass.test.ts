@@ -342,7 +342,7 @@ describe('runPass (reverse)', () => {
       name: 'HQ',
       endpoint: [{ reference: 'Endpoint/e1' }],
       partOf: { reference: 'Organization/parent' },
-    } as Resource;
+    };
     global.put({ resourceType: 'Organization', id: 'parent', name: 'Parent' });
     orgs.push(
       changed(hq),
@@ -351,7 +351,7 @@ describe('runPass (reverse)', () => {
         id: 'copy',
         meta: { tag: [{ ...FROM_LOCAL_TAG }] },
         name: 'A clinic',
-      } as Resource),
+      }),
     );
     const reverseDeps = deps({
       openChannel: (req) =>
