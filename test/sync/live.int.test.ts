@@ -11,9 +11,11 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirUrls } from '../servers/urls.ts';
 import { openInstanceRegistry } from '../../src/instances/index.ts';
+import type { InstancesConfig } from '../../src/instances/index.ts';
 import {
   FROM_GLOBAL_TAG,
   FROM_LOCAL_TAG,
+  createSyncControl,
   createSyncEngine,
   createSyncMetrics,
   initSyncQueue,
@@ -57,6 +59,8 @@ let scheduler: SyncScheduler;
 let status: StatusStore;
 const prefix = `fhir-sync-test-${run}`;
 const failures: string[] = [];
+const metrics = createSyncMetrics();
+let registryConfig: () => Promise<InstancesConfig>;
 const loadedA = new Map<string, string[]>();
 const loadedB = new Map<string, string[]>();
 const inputs: Bundle[] = [];
@@ -90,6 +94,7 @@ beforeAll(async () => {
     { id: B, fhirBase: urls.localB, sendTypes: SEND_B, receiveAdminTypes: ['Organization', 'Location'] },
   ]);
   const registry = await openInstanceRegistry(path);
+  registryConfig = () => registry.config();
   redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   queue = initSyncQueue({ connection: redis, prefix, attempts: 3, backoffMs: 500 });
   status = createStatusStore(redis, prefix);
@@ -98,7 +103,7 @@ beforeAll(async () => {
     anonymizer,
     codec,
     logger: pino({ level: 'silent' }),
-    metrics: createSyncMetrics(),
+    metrics,
     retry: { attempts: 4, baseDelayMs: 200, maxDelayMs: 2000 },
   });
   worker = initSyncWorker({
@@ -286,6 +291,43 @@ describe('forward sync of two locals into the global server', () => {
     expect((g.body as Observation).valueQuantity?.value).toBe(4242);
     expect((await onGlobal('Observation', pseudo(A, 'Observation', removed))).status).toBe(410);
     expect((await onGlobal('Observation', pseudo(A, 'Observation', revived))).status).toBe(200);
+  });
+});
+
+describe('reporting', () => {
+  it('counts passes in metrics, writes an AuditEvent per pass and shows status', async () => {
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(
+      `fhir_sync_passes_total{instance="${A}",resource_type="Patient",direction="forward",result="ok"}`,
+    );
+    expect(text).toMatch(
+      new RegExp(`fhir_sync_lag_seconds\\{instance="${B}",resource_type="Observation",direction="forward"\\} \\d`),
+    );
+    expect(text).not.toContain('failed"}');
+
+    const events = await getJson<Bundle>(
+      `${urls.global}/AuditEvent?subtype=urn:fhir-sync:audit|sync.pass&_count=1000&_sort=-date`,
+    );
+    const mine = (events.body.entry ?? [])
+      .map((e) => e.resource!)
+      .filter((r) => JSON.stringify(r).includes(`"valueString":"${A}"`));
+    expect(mine.length).toBeGreaterThanOrEqual(SEND_A.length);
+    const phi = [...new Set(inputs.flatMap(phiStrings))];
+    expect(mine.filter((r) => phi.some((p) => JSON.stringify(r).includes(p)))).toEqual([]);
+
+    const control = createSyncControl({
+      queue,
+      config: registryConfig,
+      globalStore: () => Promise.resolve(storeAt(urls.global)),
+      status,
+    });
+    const rows = (await control.status()).filter((r) => r.instanceId === A || r.instanceId === B);
+    expect(rows).toHaveLength(SEND_A.length + SEND_B.length);
+    const patientA = rows.find((r) => r.instanceId === A && r.resourceType === 'Patient')!;
+    expect(patientA).toMatchObject({ lastPassResult: 'ok', quarantineCount: 0 });
+    expect(patientA.cursor).toMatch(/^s1\./);
+    expect(patientA.lagSeconds).toBeGreaterThanOrEqual(0);
+    expect(await control.ready()).toEqual({ redis: true, global: true });
   });
 });
 
