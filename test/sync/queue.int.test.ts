@@ -41,7 +41,13 @@ function standIn(
         log.maxPerInstance = Math.max(log.maxPerInstance, ...running.values());
         log.maxTotal = Math.max(log.maxTotal, log.total);
         try {
-          await sleep(ms);
+          await new Promise<void>((resolve, reject) => {
+            const t = setTimeout(resolve, ms);
+            options.signal?.addEventListener('abort', () => {
+              clearTimeout(t);
+              reject(Object.assign(new Error('This operation was aborted'), { name: 'AbortError' }));
+            });
+          });
           await options.onProgress?.({ pages: 1, resources: 7, deletes: 1, quarantined: 0 });
           const b = behaviour(job, attempt);
           if (b === 'retryable') {
@@ -70,7 +76,8 @@ function newQueue(name: string): SyncQueue {
   return q;
 }
 
-function startWorkers(name: string, engine: SyncEngine, count: number, concurrency: number): void {
+function startWorkers(name: string, engine: SyncEngine, count: number, concurrency: number): (() => Promise<void>)[] {
+  const mine: (() => Promise<void>)[] = [];
   for (let i = 0; i < count; i++) {
     // Each worker gets its own connection, as separate processes would.
     const conn = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
@@ -85,11 +92,18 @@ function startWorkers(name: string, engine: SyncEngine, count: number, concurren
       concurrency,
       busyDelayMs: 100,
     });
-    closers.push(async () => {
-      await w.close();
-      conn.disconnect();
-    });
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (!closed) {
+        closed = true;
+        await w.close();
+        conn.disconnect();
+      }
+    };
+    closers.push(close);
+    mine.push(close);
   }
+  return mine;
 }
 
 async function drained(q: SyncQueue): Promise<void> {
@@ -212,6 +226,29 @@ describe('queue and workers', () => {
     expect(b!.failedReason).toMatch(/^SYNC_ERR_JOB_INVALID/);
     expect(b!.failedReason).not.toContain('Jane');
     expect(b!.attemptsMade).toBe(1);
+  });
+});
+
+describe('worker shutdown', () => {
+  it('aborts the running pass retryably; another worker runs it again', async () => {
+    const q = newQueue(`stop-${run}`);
+    const slow = standIn(30_000);
+    const [closeFirst] = startWorkers(`stop-${run}`, slow.engine, 1, 1);
+    const jobId = await q.addManual({ kind: 'pass', instanceId: 'i9', resourceType: 'Patient' });
+    await waitFor(async () => (await q.getJob(jobId))?.state === 'active', 10_000, 'active', 50);
+    await closeFirst!();
+    const job = await q.queue.getJob(jobId);
+    expect(job!.failedReason).toMatch(/^SYNC_ERR_ABORTED/);
+    expect(await job!.getState()).not.toBe('failed');
+    const fast = standIn(10);
+    startWorkers(`stop-${run}`, fast.engine, 1, 1);
+    await waitFor(
+      async () => (await q.getJob(jobId))?.state === 'completed',
+      20_000,
+      'completed by the second worker',
+      50,
+    );
+    expect(fast.log.done).toEqual(['pass/i9/Patient']);
   });
 });
 

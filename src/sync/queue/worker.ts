@@ -11,6 +11,8 @@
  *   `UnrecoverableError` ends the job at once.
  * Failure reasons stored in Redis are `CODE: message` from the catalogue (no values); any
  * other error is reduced to SYNC_ERR_INTERNAL and its class name.
+ * - Shutdown (`close()`) and a lost instance lock abort the running pass; the job fails
+ *   retryably (SYNC_ERR_ABORTED) and runs again later from the committed cursor.
  * - SIGKILL: the job's bullmq lock and the instance lock expire; the stalled-job check puts
  *   the job back in the queue and another worker (or the restarted one) runs the pass again
  *   from the cursor on the global server.
@@ -18,7 +20,13 @@
 import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { AppError, isRetryable, SYNC_ERR_INTERNAL, SYNC_ERR_LOCKED } from '../../shared/errors/index.ts';
+import {
+  AppError,
+  isRetryable,
+  SYNC_ERR_ABORTED,
+  SYNC_ERR_INTERNAL,
+  SYNC_ERR_LOCKED,
+} from '../../shared/errors/index.ts';
 import type { JobResult, SyncEngine } from '../engine.ts';
 import { parseJobData } from './jobs.ts';
 import type { InstanceLocks } from './lock.ts';
@@ -60,6 +68,7 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
   const busyDelay = settings.busyDelayMs ?? 3000;
   const processor = async (job: Job, token?: string): Promise<JobResult> => {
     const data = parseOrFail(job.data);
+    let lostLock: AbortSignal | undefined;
     try {
       const result = await settings.engine.runJob(data, {
         signal: shutdown.signal,
@@ -72,17 +81,25 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
           try {
             return await fn(lease.signal);
           } finally {
+            lostLock = lease.signal.aborted ? lease.signal : undefined;
             await lease.release();
           }
         },
       });
       await recordStatus(settings, data, result, undefined);
       return result;
-    } catch (err) {
-      if (SYNC_ERR_LOCKED.is(err)) {
+    } catch (thrown) {
+      if (SYNC_ERR_LOCKED.is(thrown)) {
         await job.moveToDelayed(Date.now() + Math.round(busyDelay * (0.5 + Math.random())), token);
         throw new DelayedError();
       }
+      // An abort (shutdown, lost lock) surfaces as whatever the interrupted call threw: report
+      // the abort itself, which is retryable, so the job runs again from the cursor.
+      const err: unknown = shutdown.signal.aborted
+        ? shutdown.signal.reason
+        : lostLock !== undefined
+          ? lostLock.reason
+          : thrown;
       await recordStatus(settings, data, undefined, err);
       throw toQueueError(err);
     }
@@ -121,7 +138,7 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
   return {
     worker,
     close: async () => {
-      shutdown.abort(SYNC_ERR_INTERNAL.create('worker', 'shutdown'));
+      shutdown.abort(SYNC_ERR_ABORTED.create('*', '*', 'worker shutting down'));
       await worker.close();
     },
   };
