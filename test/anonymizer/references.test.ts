@@ -4,10 +4,11 @@
  * resolves after de-identification, across batches, and deletions can be mapped with
  * `pseudonymousId`.
  */
+import { createHmac } from 'node:crypto';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { PSEUDONYM_PATTERN } from '../../src/anonymizer/index.ts';
-import { anonymizer, defaultRules, deidOk, fixture } from './helpers.ts';
+import { TEST_KEY, anonymizer, defaultRules, deidOk, fixture } from './helpers.ts';
 
 type Json = Record<string, any>;
 
@@ -109,6 +110,15 @@ describe('Reference.reference', () => {
     const [x] = deidOk(a, [obsWith('Patient/1') as Resource], 'local-a');
     const [y] = deidOk(a, [obsWith('Patient/1') as Resource], 'local-b');
     expect(x?.subject.reference).not.toBe(y?.subject.reference);
+  });
+});
+
+describe('the pseudonym function', () => {
+  it('is UUID(HMAC-SHA256(key, instance|Type|id)) with the version-8 and variant bits set', () => {
+    const digest = createHmac('sha256', Buffer.from(TEST_KEY.secret)).update('local-a|Patient|123').digest();
+    const hex = digest.subarray(0, 16).toString('hex');
+    const expected = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((parseInt(hex.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${hex.slice(18, 20)}-${hex.slice(20, 32)}`;
+    expect(pid('Patient', '123')).toBe(expected);
   });
 });
 

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { loadRules, loadRulesFile } from '../../src/anonymizer/index.ts';
 import type { RulesProblem } from '../../src/anonymizer/index.ts';
 import { AppError } from '../../src/shared/errors/index.ts';
-import { DEFAULT_RULES_FILE, defaultRules, rulesOf, rulesText } from './helpers.ts';
+import type { Resource } from '@medplum/fhirtypes';
+import { DEFAULT_RULES_FILE, anonymizer, defaultRules, deidOk, rulesOf, rulesText } from './helpers.ts';
 
 /** The problems of a text that must not load. */
 function problems(text: string): RulesProblem[] {
@@ -264,6 +265,23 @@ describe('semantics', () => {
     } catch (err) {
       expect((err as AppError).message).toContain('my.yaml:5:21 CFG_ERR_RULES_UNKNOWN_TYPE');
     }
+  });
+});
+
+describe('replacing rules', () => {
+  it('a broken file never replaces the rules in use: loading is all-or-nothing and has no shared state', () => {
+    const good = rulesOf('  - name: names\n    select: { type: HumanName }\n    method: remove\n');
+    const a = anonymizer(good);
+    let current = good;
+    const reload = (text: string): void => {
+      current = loadRules(text); // throws before anything is replaced
+    };
+    expect(() => reload(HEADER + '  - name: names\n    select: { type: HumanName }\n    method: keeep\n')).toThrow(
+      expect.objectContaining({ code: 'CFG_ERR_RULES_INVALID' }),
+    );
+    expect(current).toBe(good);
+    const [out] = deidOk(a, [{ resourceType: 'Patient', name: [{ family: 'X' }], gender: 'male' } as Resource]);
+    expect(out).not.toHaveProperty('name');
   });
 });
 

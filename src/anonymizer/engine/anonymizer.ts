@@ -95,6 +95,7 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
       dictionary: scrubs ? collectPhi(all, rules.settings.freeText.minTermLength) : undefined,
       knownPatients: knownPatients(all, refs),
       offsets: new Map(),
+      shifted: new Map(),
     };
     const questionnaires = withBatchQuestionnaires(baseQuestionnaires, all);
     const report = new ReportBuilder(runtime, tries);
@@ -136,9 +137,20 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
   });
 }
 
-/** fullUrl -> (type, id) of every Bundle entry in the input, nested bundles included. */
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * fullUrl -> (type, id) of every Bundle entry in the input, nested bundles included; and
+ * `urn:uuid:<id>` for top-level resources whose id is a UUID (entries of a transaction passed
+ * one by one still resolve each other's `urn:uuid:` references, as they would in the Bundle).
+ */
 function collectFullUrls(resources: readonly unknown[]): Map<string, EntryTarget> {
   const out = new Map<string, EntryTarget>();
+  for (const r of resources as ({ resourceType?: unknown; id?: unknown } | null)[]) {
+    if (typeof r?.resourceType === 'string' && typeof r.id === 'string' && UUID.test(r.id)) {
+      out.set(`urn:uuid:${r.id}`, { type: r.resourceType, id: r.id });
+    }
+  }
   const visit = (r: unknown): void => {
     const entries =
       (r as { resourceType?: unknown; entry?: unknown } | null)?.resourceType === 'Bundle'

@@ -4,12 +4,14 @@
  * lowercase 8-4-4-4-12). The HMAC input always starts with the source instance id, so
  * `Patient/1` of two clinics never collide and cannot be linked without the key.
  *
- * HMAC is computed from precomputed inner/outer pad states (hash `copy()`), which is several
- * times faster than `createHmac` per value, and results are memoised in a bounded map since
- * the same patient and encounter references recur across a batch.
+ * HMAC (RFC 2104) is computed with one-shot hashes over the precomputed key pads, which is
+ * several times faster than `createHmac` per value, and results are memoised in a bounded map
+ * since the same patient and encounter references recur across a batch.
  */
-import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
+
+/** Messages up to this size are hashed in a preallocated buffer. */
+const INLINE_MESSAGE_BYTES = 1024;
 
 /** Cache entries before the memo is dropped and refilled (bounds memory, keeps output exact). */
 const MEMO_LIMIT = 200_000;
@@ -40,9 +42,21 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
     ipad[i] = (ipad[i] as number) ^ (key[i] as number);
     opad[i] = (opad[i] as number) ^ (key[i] as number);
   }
-  const inner: Hash = createHash('sha256').update(ipad);
-  const outer: Hash = createHash('sha256').update(opad);
-  const hmac = (message: string): Buffer => outer.copy().update(inner.copy().update(message, 'utf8').digest()).digest();
+  // One-shot hashes over preallocated buffers: H(opad || H(ipad || message)).
+  const innerBuf = Buffer.allocUnsafe(64 + INLINE_MESSAGE_BYTES);
+  ipad.copy(innerBuf, 0);
+  const outerBuf = Buffer.allocUnsafe(64 + 32);
+  opad.copy(outerBuf, 0);
+  const hmac = (message: string): Buffer => {
+    let input: Buffer;
+    if (Buffer.byteLength(message, 'utf8') <= INLINE_MESSAGE_BYTES) {
+      input = innerBuf.subarray(0, 64 + innerBuf.write(message, 64, 'utf8'));
+    } else {
+      input = Buffer.concat([ipad, Buffer.from(message, 'utf8')]);
+    }
+    hash('sha256', input, 'buffer').copy(outerBuf, 64);
+    return hash('sha256', outerBuf, 'buffer');
+  };
 
   const memo = new Map<string, string>();
   const bits = new Map<string, number>();

@@ -7,7 +7,7 @@ import { DEID_ERR_REFERENCE } from '../../shared/errors/index.ts';
 import type { FhirSchema } from '../fhir/schema.ts';
 import type { ApplyContext, SecurityLabel } from '../processors/types.ts';
 import type { RulesSettings } from '../rules/types.ts';
-import { latestDay, offsetFromBits } from './dates.ts';
+import { latestDay, offsetFromBits, shiftDate } from './dates.ts';
 import { scrubText } from './free-text.ts';
 import type { PhiDictionary } from './free-text.ts';
 import {
@@ -22,6 +22,8 @@ import {
 } from './references.ts';
 import type { ReferenceEnv, Rewrite } from './references.ts';
 
+const DATE_TYPE_INDEX: Readonly<Record<string, number>> = { date: 0, dateTime: 1, instant: 2 };
+
 /** What every resource of one input shares. */
 export interface BatchEnv {
   readonly refs: ReferenceEnv;
@@ -33,6 +35,8 @@ export interface BatchEnv {
   readonly knownPatients: ReadonlySet<string>;
   /** Date offsets by patient key, filled as patients are met. */
   readonly offsets: Map<string, number>;
+  /** Shifted dates by (offset, type, keepTime) and value. */
+  readonly shifted: Map<number, Map<string, string | undefined>>;
 }
 
 /** How a resource was reached. */
@@ -115,6 +119,21 @@ export class ResourceScope implements ApplyContext {
       this.#offset = offset;
     }
     return this.#offset;
+  }
+
+  shiftDate(value: string, type: string, keepTime: boolean): string | undefined {
+    const key = this.dateShiftDays() * 8 + (DATE_TYPE_INDEX[type] ?? 3) * 2 + (keepTime ? 1 : 0);
+    let memo = this.#env.shifted.get(key);
+    if (!memo) {
+      memo = new Map();
+      this.#env.shifted.set(key, memo);
+    }
+    if (memo.has(value)) {
+      return memo.get(value);
+    }
+    const shifted = shiftDate(value, this.dateShiftDays(), keepTime, type);
+    memo.set(value, shifted);
+    return shifted;
   }
 
   referenceDate(): string {

@@ -70,6 +70,13 @@ export class Walker {
   #scope: ResourceScope | undefined;
   #scopeBase = 0;
   #trie: PathTrie | undefined;
+  readonly #target: { -readonly [K in keyof Target]: Target[K] } = {
+    type: '',
+    key: '',
+    parentType: '',
+    parent: {},
+    isResourceId: false,
+  };
 
   constructor(env: WalkEnv) {
     this.#env = env;
@@ -240,13 +247,13 @@ export class Walker {
     if (node.primitive && !isPrimitiveJson(value)) {
       throw this.#invalid(node.type);
     }
-    const target: Target = {
-      type: node.type,
-      key,
-      parentType,
-      parent,
-      isResourceId: key === 'id' && this.#stack.length === this.#scopeBase + 1,
-    };
+    // One target object, refilled per call: processors read it during apply and keep nothing.
+    const target = this.#target;
+    target.type = node.type;
+    target.key = key;
+    target.parentType = parentType;
+    target.parent = parent;
+    target.isResourceId = key === 'id' && this.#stack.length === this.#scopeBase + 1;
     return rr.processor.apply(value, target, rr.options, this.#scope as ResourceScope);
   }
 
@@ -304,7 +311,15 @@ export class Walker {
         this.#stack.push(key);
         const r = child.isArray
           ? this.#array(v, child, claim, key, obj, type)
-          : this.#decided(v, child, claim, this.#decide(child, v, claim), key, obj, type);
+          : this.#decided(
+              v,
+              child,
+              claim,
+              child.here.length === 0 ? claim : this.#decide(child, v, claim),
+              key,
+              obj,
+              type,
+            );
         this.#stack.pop();
         this.#trie = trie;
         if (r === REDACT) {

@@ -6,7 +6,6 @@
  */
 import { z } from 'zod';
 import { DEID_ERR_INVALID_DATE } from '../../shared/errors/index.ts';
-import { shiftDate } from '../engine/dates.ts';
 import { SecurityLabel } from './types.ts';
 import type { Processor } from './types.ts';
 import { DATE_TYPES } from './accepted-types.ts';
@@ -22,10 +21,8 @@ export const dateShiftProcessor: Processor<DateShiftOptions> = {
   accepts: (type) => DATE_TYPES.has(type),
   describeAccepted: () => [...DATE_TYPES].join(', '),
   apply(value, target, o, ctx) {
-    const shifted =
-      typeof value === 'string'
-        ? shiftDate(value, ctx.dateShiftDays(), o.keepTime ?? ctx.settings.dateShift.keepTime, target.type)
-        : undefined;
+    const keepTime = o.keepTime ?? ctx.settings.dateShift.keepTime;
+    const shifted = typeof value === 'string' ? ctx.shiftDate(value, target.type, keepTime) : undefined;
     if (shifted === undefined) {
       throw DEID_ERR_INVALID_DATE.createWith({ location: ctx.location() }, [ctx.location()]);
     }

@@ -60,6 +60,12 @@ export interface ApplyContext {
   pseudonymizeValue(value: string): string;
   /** Days to shift dates by: one offset per patient. */
   dateShiftDays(): number;
+  /**
+   * A date of this resource shifted by its patient's offset (memoised per input: the same
+   * dates recur across a patient's resources).
+   * @returns the shifted value, or undefined when the value is not a valid date of that type.
+   */
+  shiftDate(value: string, type: string, keepTime: boolean): string | undefined;
   /** The date ages are computed against (YYYY-MM-DD): the resource's own dates or the configured date. */
   referenceDate(): string;
   /**
