@@ -73,7 +73,11 @@ export interface JobResult {
 export interface SyncEngineDeps {
   /** The current configuration (re-read when the file changed). */
   readonly config: () => Promise<InstancesConfig>;
-  readonly anonymizer: Anonymizer;
+  /**
+   * The anonymizer, or a function returning the current one (rules replaced at runtime take
+   * effect from the next job).
+   */
+  readonly anonymizer: Anonymizer | (() => Anonymizer);
   /** Codec of forward cursors (sealed with the anonymizer's key in production). */
   readonly codec: CursorCodec;
   readonly logger: Logger;
@@ -147,7 +151,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
         global: config.global,
         resourceType: req.resourceType,
         feed: feedFor(inst, inst.feed, pageSize),
-        anonymizer: deps.anonymizer,
+        anonymizer: currentAnonymizer(deps),
         local,
         globalStore,
         codec: deps.codec,
@@ -326,7 +330,7 @@ async function runRetryJob(
     actor: { subject: job.requestedBy ?? deps.actor ?? 'fhir-sync-worker' },
     outcome: 'success',
     at: passDeps.clock().toISOString(),
-    rulesVersion: deps.anonymizer.rulesVersion,
+    rulesVersion: currentAnonymizer(deps).rulesVersion,
     target: { instanceId: job.instanceId, resourceType: job.resourceType },
     counts: total,
   });
@@ -335,6 +339,10 @@ async function runRetryJob(
     progress: { pages: 0, resources: total.delivered, deletes: total.deleted, quarantined: total.stillQuarantined },
     retry: total,
   };
+}
+
+function currentAnonymizer(deps: Pick<SyncEngineDeps, 'anonymizer'>): Anonymizer {
+  return typeof deps.anonymizer === 'function' ? deps.anonymizer() : deps.anonymizer;
 }
 
 /** An audit failure must not fail (or re-run) the work it describes: it is logged. */

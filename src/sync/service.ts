@@ -46,7 +46,8 @@ export interface SyncServiceConfig {
 
 /** Settings of the parts that run passes. */
 export interface EngineServiceConfig extends SyncServiceConfig {
-  readonly anonymizer: Anonymizer;
+  /** The anonymizer, or a getter of the current one (rules replaced at runtime). */
+  readonly anonymizer: Anonymizer | (() => Anonymizer);
   /** The de-identification key (`keyFromEnv`): also seals forward cursors. */
   readonly key: { readonly id: string; readonly secret: Uint8Array };
   readonly metrics?: SyncMetrics;
