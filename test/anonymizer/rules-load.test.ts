@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { loadRules, loadRulesFile } from '../../src/anonymizer/index.ts';
 import type { RulesProblem } from '../../src/anonymizer/index.ts';
 import { AppError } from '../../src/shared/errors/index.ts';
-import type { Resource } from '@medplum/fhirtypes';
 import { DEFAULT_RULES_FILE, anonymizer, defaultRules, deidOk, rulesOf, rulesText } from './helpers.ts';
 
 /** The problems of a text that must not load. */
@@ -280,7 +279,7 @@ describe('replacing rules', () => {
       expect.objectContaining({ code: 'CFG_ERR_RULES_INVALID' }),
     );
     expect(current).toBe(good);
-    const [out] = deidOk(a, [{ resourceType: 'Patient', name: [{ family: 'X' }], gender: 'male' } as Resource]);
+    const [out] = deidOk(a, [{ resourceType: 'Patient', name: [{ family: 'X' }], gender: 'male' }]);
     expect(out).not.toHaveProperty('name');
   });
 });
