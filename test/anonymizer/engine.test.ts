@@ -96,6 +96,25 @@ describe('fail closed', () => {
   });
 });
 
+describe('shipped profile details', () => {
+  it('drops the birthTime extension that would repeat the full birth date', () => {
+    const withTime = {
+      ...patient,
+      _birthDate: {
+        extension: [
+          {
+            url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime',
+            valueDateTime: '1986-11-28T10:15:00+01:00',
+          },
+        ],
+      },
+    };
+    const [out] = deidOk(rules, [withTime as Resource]);
+    expect(out?.birthDate).toBe('1986');
+    expect(out).not.toHaveProperty('_birthDate');
+  });
+});
+
 describe('report', () => {
   it('counts decided elements per rule and names the paths, never values', () => {
     const { report } = anonymizer(rules).deidentify([patient, { ...patient, id: 'p2' }] as Resource[], {
