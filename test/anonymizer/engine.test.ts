@@ -109,7 +109,7 @@ describe('shipped profile details', () => {
         ],
       },
     };
-    const [out] = deidOk(rules, [withTime as Resource]);
+    const [out] = deidOk(rules, [withTime as unknown as Resource]);
     expect(out?.birthDate).toBe('1986');
     expect(out).not.toHaveProperty('_birthDate');
   });

@@ -95,12 +95,14 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
  * @returns `xxxxxxxx-xxxx-8xxx-yxxx-xxxxxxxxxxxx` with y in 8..b.
  */
 export function toUuid(digest: Uint8Array): string {
-  const b = Buffer.from(digest.subarray(0, 16));
-  b[6] = ((b[6] as number) & 0x0f) | 0x80;
-  b[8] = ((b[8] as number) & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  const d = digest;
+  const h = (i: number): string => HEX[d[i] as number] as string;
+  const v = HEX[((d[6] as number) & 0x0f) | 0x80] as string;
+  const r = HEX[((d[8] as number) & 0x3f) | 0x80] as string;
+  return `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${v}${h(7)}-${r}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
 }
+
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Lowercase UUID shape with the version-8 and RFC variant bits this module writes. */
 export const PSEUDONYM_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

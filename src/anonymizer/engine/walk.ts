@@ -274,9 +274,7 @@ export class Walker {
     if (node.qrItem) {
       this.#walk.qrItem = obj;
     }
-    const keys = Object.keys(obj);
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k] as string;
+    for (const key in obj) {
       const edge = node.edge(key);
       if (!edge) {
         if (node.root && key === 'resourceType') {
@@ -498,9 +496,7 @@ export class Walker {
     }
     const obj = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    const keys = Object.keys(obj);
-    for (let k = 0; k < keys.length; k++) {
-      const key = keys[k] as string;
+    for (const key in obj) {
       const v = obj[key];
       const edge = node.edge(key);
       if (!edge) {
