@@ -45,7 +45,11 @@ export function statusOf(err: unknown): number {
  * @returns the issue texts, empty when the body is no outcome.
  */
 export function outcomeIssueCodes(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || (value as { resourceType?: unknown }).resourceType !== 'OperationOutcome') {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    (value as { resourceType?: unknown }).resourceType !== 'OperationOutcome'
+  ) {
     return [];
   }
   const issues = (value as OperationOutcome).issue ?? [];

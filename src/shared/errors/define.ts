@@ -31,7 +31,12 @@ export class AppError extends Error {
   readonly retryable: boolean;
   readonly details: ErrorDetails;
 
-  constructor(def: ErrorDefinition, args: readonly (string | number)[], details: ErrorDetails = {}, options?: ErrorOptions) {
+  constructor(
+    def: ErrorDefinition,
+    args: readonly (string | number)[],
+    details: ErrorDetails = {},
+    options?: ErrorOptions,
+  ) {
     super(format(def.template, args), options);
     this.name = 'AppError';
     this.code = def.code;
