@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
-import { createFhirClient } from '../shared/fhir-client.ts';
+import { createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
 import type { FetchFn, FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
 import { AppError, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
 
@@ -61,10 +61,10 @@ export function createFhirStore(conn: FhirConnection, opts: FhirClientOptions = 
     return res;
   };
   const client = createFhirClient(conn, { ...opts, fetch: recording });
-  return storeOverClient(client, als);
+  return storeOverClient(client, als, conn.timeoutMs ?? DEFAULT_TIMEOUT_MS);
 }
 
-function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>): FhirStore {
+function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, timeoutMs: number): FhirStore {
   const base = client.fhirUrl().toString();
   /** Runs one client call and returns the HTTP status with the body or the error's outcome. */
   const call = async (fn: () => Promise<unknown>): Promise<FhirAnswer> => {
@@ -73,8 +73,15 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>): F
       const body = await als.run(slot, fn);
       return { status: slot.status ?? 200, body };
     } catch (err) {
-      if (slot.status === undefined || err instanceof AppError || (err as { name?: string }).name === 'AbortError') {
+      const name = (err as { name?: string }).name;
+      if (slot.status === undefined || err instanceof AppError || name === 'AbortError') {
         throw err; // no HTTP answer: network error, timeout, abort
+      }
+      if (name === 'TimeoutError') {
+        // The status line came but the body did not arrive in time: whether a transaction
+        // was applied is unknown, so this must be a retryable timeout (replays are
+        // idempotent PUTs and the cursor is guarded by ifMatch), never a 200 without body.
+        throw networkError(err, base, timeoutMs);
       }
       return { status: slot.status, body: (err as { outcome?: unknown }).outcome };
     }
