@@ -42,20 +42,25 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
     ipad[i] = (ipad[i] as number) ^ (key[i] as number);
     opad[i] = (opad[i] as number) ^ (key[i] as number);
   }
-  // One-shot hashes over preallocated buffers: H(opad || H(ipad || message)).
+  // One-shot hashes over preallocated buffers: H(opad || H(ipad || message)). Digests come back
+  // as strings (binary = latin1 inner, hex outer): a Buffer result costs more than the hash itself.
   const innerBuf = Buffer.allocUnsafe(64 + INLINE_MESSAGE_BYTES);
   ipad.copy(innerBuf, 0);
   const outerBuf = Buffer.allocUnsafe(64 + 32);
   opad.copy(outerBuf, 0);
-  const hmac = (message: string): Buffer => {
+  // Views of innerBuf by message length (a subarray per call allocates).
+  const views: (Buffer | undefined)[] = [];
+  const hmac = (message: string, encoding: 'hex' | 'binary'): string => {
     let input: Buffer;
-    if (Buffer.byteLength(message, 'utf8') <= INLINE_MESSAGE_BYTES) {
-      input = innerBuf.subarray(0, 64 + innerBuf.write(message, 64, 'utf8'));
+    // A UTF-16 unit is at most 3 UTF-8 bytes: short messages fit without measuring them.
+    if (message.length * 3 <= INLINE_MESSAGE_BYTES || Buffer.byteLength(message, 'utf8') <= INLINE_MESSAGE_BYTES) {
+      const n = innerBuf.write(message, 64, 'utf8');
+      input = views[n] ??= innerBuf.subarray(0, 64 + n);
     } else {
       input = Buffer.concat([ipad, Buffer.from(message, 'utf8')]);
     }
-    hash('sha256', input, 'buffer').copy(outerBuf, 64);
-    return hash('sha256', outerBuf, 'buffer');
+    outerBuf.write(hash('sha256', input, 'binary'), 64, 'binary');
+    return hash('sha256', outerBuf, encoding);
   };
 
   const memo = new Map<string, string>();
@@ -64,7 +69,7 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
     uuid(message: string): string {
       let hit = memo.get(message);
       if (hit === undefined) {
-        hit = toUuid(hmac(message));
+        hit = hexToUuid(hmac(message, 'hex'));
         if (memo.size >= MEMO_LIMIT) {
           memo.clear();
         }
@@ -75,7 +80,7 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
     uint32(message: string): number {
       let hit = bits.get(message);
       if (hit === undefined) {
-        hit = hmac(message).readUInt32BE(0);
+        hit = binaryUint32(hmac(message, 'binary'));
         if (bits.size >= MEMO_LIMIT) {
           bits.clear();
         }
@@ -84,7 +89,7 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
       return hit;
     },
     fingerprint(): string {
-      return hmac('fhir-sync:key-fingerprint').subarray(0, 6).toString('hex');
+      return hmac('fhir-sync:key-fingerprint', 'hex').slice(0, 12);
     },
   });
 }
@@ -100,6 +105,21 @@ export function toUuid(digest: Uint8Array): string {
   const v = HEX[((d[6] as number) & 0x0f) | 0x80] as string;
   const r = HEX[((d[8] as number) & 0x3f) | 0x80] as string;
   return `${h(0)}${h(1)}${h(2)}${h(3)}-${h(4)}${h(5)}-${v}${h(7)}-${r}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
+}
+
+/** Variant nibble (RFC 9562: binary 10xx) by the digest's hex digit at that place. */
+const VARIANT: Readonly<Record<string, string>> = Object.fromEntries(
+  [...'0123456789abcdef'].map((c) => [c, (0x8 | (parseInt(c, 16) & 0x3)).toString(16)]),
+);
+
+/** toUuid over a lowercase hex digest (64 digits): the same UUID without a byte buffer. */
+function hexToUuid(h: string): string {
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${VARIANT[h[16] as string] as string}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The first 4 bytes of a binary (latin1) digest as an unsigned big-endian integer. */
+function binaryUint32(s: string): number {
+  return ((s.charCodeAt(0) << 24) | (s.charCodeAt(1) << 16) | (s.charCodeAt(2) << 8) | s.charCodeAt(3)) >>> 0;
 }
 
 const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

@@ -417,7 +417,7 @@ export class Walker {
     out: Record<string, unknown>,
     type: string,
   ): void {
-    const compKey = '_' + key;
+    const compKey = companionKey(key);
     {
       const rawValue = obj[key];
       const rawComp = obj[compKey];
@@ -516,7 +516,7 @@ export class Walker {
         if (el.companionOf === undefined || !(el.companionOf in obj)) {
           const base = el.companionOf ?? key;
           this.#trie = this.#trieHere();
-          this.#primitive(obj, base, node.child(base), node.child('_' + base), claim, out, node.type);
+          this.#primitive(obj, base, node.child(base), node.child(companionKey(base)), claim, out, node.type);
         }
         continue;
       }
@@ -609,9 +609,10 @@ export class Walker {
     let c: unknown = REMOVE;
     if (compNode && comp !== null && comp !== undefined) {
       const top = this.#stack.length - (index === undefined ? 1 : 2);
-      this.#stack[top] = '_' + key;
+      const compKey = companionKey(key);
+      this.#stack[top] = compKey;
       const compClaim = rr?.subtree ? claim : inherited;
-      c = this.#decided(comp, compNode, compClaim, this.#decide(compNode, comp, compClaim), '_' + key, obj, type);
+      c = this.#decided(comp, compNode, compClaim, this.#decide(compNode, comp, compClaim), compKey, obj, type);
       this.#stack[top] = key;
     }
     return [v === REMOVE ? undefined : v, c === REMOVE || c === REDACT ? undefined : c];
@@ -624,26 +625,32 @@ function assign(out: Record<string, unknown>, key: string, value: unknown): void
   }
 }
 
+/** `_key` of a primitive key, one string per key (no string built per element). */
+const COMPANION_KEYS = new Map<string, string>();
+
+function companionKey(key: string): string {
+  let c = COMPANION_KEYS.get(key);
+  if (c === undefined) {
+    c = '_' + key;
+    COMPANION_KEYS.set(key, c);
+  }
+  return c;
+}
+
 /** Elements that would be invalid FHIR once their content is gone (ele-1, ext-1, Narrative.div). */
 function isEmptyElement(out: Record<string, unknown>, type: string): boolean {
-  let keys = 0;
-  let hasValue = false;
-  for (const k in out) {
-    if (k !== 'id') {
-      keys++;
-      if (k.startsWith('value') || k === 'extension') {
-        hasValue = true;
+  if (type !== 'Extension') {
+    for (const k in out) {
+      if (k !== 'id') {
+        return type === 'Narrative' && out.div === undefined;
       }
     }
-  }
-  if (keys === 0) {
     return true;
   }
-  if (type === 'Extension') {
-    return !hasValue;
+  for (const k in out) {
+    if (k !== 'id' && (k.startsWith('value') || k === 'extension')) {
+      return false;
+    }
   }
-  if (type === 'Narrative') {
-    return out.div === undefined;
-  }
-  return false;
+  return true;
 }

@@ -22,20 +22,36 @@ export const pseudonymizeProcessor: Processor<Record<string, never>> = {
     if (target.isResourceId) {
       return ctx.resourceId(s);
     }
-    switch (`${target.parentType}.${target.key}`) {
-      case 'Reference.reference':
-        return ctx.rewriteReference(s);
-      case 'BundleEntry.fullUrl':
-        return ctx.rewriteFullUrl(s) ?? REMOVE;
-      case 'BundleEntryRequest.url':
-      case 'BundleEntryResponse.location':
-        return ctx.rewriteRequestUrl(s);
-      case 'Identifier.value': {
-        const system = target.parent.system;
-        return ctx.identifierValue(typeof system === 'string' ? system : undefined, s);
-      }
-      default:
-        return ctx.pseudonymizeValue(s);
+    // Dispatch on the key first: no string is built per value.
+    const parentType = target.parentType;
+    switch (target.key) {
+      case 'reference':
+        if (parentType === 'Reference') {
+          return ctx.rewriteReference(s);
+        }
+        break;
+      case 'fullUrl':
+        if (parentType === 'BundleEntry') {
+          return ctx.rewriteFullUrl(s) ?? REMOVE;
+        }
+        break;
+      case 'url':
+        if (parentType === 'BundleEntryRequest') {
+          return ctx.rewriteRequestUrl(s);
+        }
+        break;
+      case 'location':
+        if (parentType === 'BundleEntryResponse') {
+          return ctx.rewriteRequestUrl(s);
+        }
+        break;
+      case 'value':
+        if (parentType === 'Identifier') {
+          const system = target.parent.system;
+          return ctx.identifierValue(typeof system === 'string' ? system : undefined, s);
+        }
+        break;
     }
+    return ctx.pseudonymizeValue(s);
   },
 };
