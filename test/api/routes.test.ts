@@ -122,9 +122,18 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
       method: 'POST',
       url: '/quarantine/retry',
       headers: op,
-      payload: { ids: ['q1'] },
+      payload: { ids: ['0b6f3c1e-7a2d-5c4e-9f10-2a3b4c5d6e7f'] },
     });
     expect(retry.statusCode).toBe(202);
+    // Free text (e.g. a name typed by mistake) is refused, so it never reaches a job payload.
+    const refused = await ctx.app.inject({
+      method: 'POST',
+      url: '/quarantine/retry',
+      headers: op,
+      payload: { ids: ['Wiegand'] },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.body).not.toContain('Wiegand');
     expect(ctx.audit.at(-1)).toMatchObject({ action: 'quarantine.retry', outcome: 'success', counts: { ids: 1 } });
   });
 

@@ -75,7 +75,13 @@ export async function quarantineRoutes(app: FastifyInstance, opts: QuarantineRou
           additionalProperties: false,
           properties: {
             ...filterProperties,
-            ids: { type: 'array', maxItems: 10_000, items: { type: 'string', maxLength: 200 } },
+            // Record ids are UUIDs: anything else is refused, so caller free text never reaches a
+            // job payload or the audit trail.
+            ids: {
+              type: 'array',
+              maxItems: 10_000,
+              items: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' },
+            },
           },
         },
         response: { 202: jobAcceptedSchema, ...problemResponses([400, 404, 413, 415, 422]) },
