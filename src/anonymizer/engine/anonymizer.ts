@@ -77,6 +77,7 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
     fullUrls,
     isResourceType: (t) => schema.isResourceType(t),
     cache: new Map(),
+    identifiers: new Map(),
   });
 
   const deidentify = (

@@ -21,6 +21,8 @@ const DISPLAY: Readonly<Record<SecurityLabel, string>> = {
   ABSTRED: 'abstracted',
 };
 
+const LABEL_ORDER = Object.keys(DISPLAY) as SecurityLabel[];
+
 interface Coding {
   system?: unknown;
   code?: unknown;
@@ -50,6 +52,20 @@ export function createMarker(
       Object.freeze({ system: SECURITY_LABEL_SYSTEM, code, display: DISPLAY[code] }),
     ]),
   );
+  // The added security codings of each set of labels, in code order (bit i = LABEL_ORDER[i]).
+  const byMask = new Map<number, readonly Coding[]>();
+  const codingsOf = (labels: ReadonlySet<SecurityLabel>): readonly Coding[] => {
+    let mask = 0;
+    for (const l of labels) {
+      mask |= 1 << LABEL_ORDER.indexOf(l);
+    }
+    let codings = byMask.get(mask);
+    if (!codings) {
+      codings = [...labels].sort().map((code) => labelCodings.get(code) as Coding);
+      byMask.set(mask, codings);
+    }
+    return codings;
+  };
   return (out, labels) => {
     if (!tags && (!securityLabels || labels.size === 0)) {
       return out;
@@ -57,16 +73,24 @@ export function createMarker(
     const meta = { ...((out.meta as Record<string, unknown> | undefined) ?? {}) };
     if (securityLabels && labels.size > 0) {
       const existing = Array.isArray(meta.security) ? (meta.security as Coding[]) : [];
-      const added = [...labels]
-        .sort()
-        .filter((code) => !existing.some((c) => c.system === SECURITY_LABEL_SYSTEM && c.code === code))
-        .map((code) => labelCodings.get(code) as Coding);
-      meta.security = [...existing, ...added];
+      const codings = codingsOf(labels);
+      meta.security =
+        existing.length === 0
+          ? codings.slice()
+          : [
+              ...existing,
+              ...codings.filter((l) => !existing.some((c) => c.system === SECURITY_LABEL_SYSTEM && c.code === l.code)),
+            ];
     }
     if (tags) {
       const existing = Array.isArray(meta.tag) ? (meta.tag as Coding[]) : [];
-      const others = existing.filter((c) => c.system !== RULES_VERSION_TAG_SYSTEM && c.system !== KEY_ID_TAG_SYSTEM);
-      meta.tag = [...others, ...ours];
+      meta.tag =
+        existing.length === 0
+          ? ours.slice()
+          : [
+              ...existing.filter((c) => c.system !== RULES_VERSION_TAG_SYSTEM && c.system !== KEY_ID_TAG_SYSTEM),
+              ...ours,
+            ];
     }
     return withMeta(out, meta);
   };

@@ -5,16 +5,14 @@
  * `Patient/1` of two clinics never collide and cannot be linked without the key.
  *
  * HMAC (RFC 2104) is computed with one-shot hashes over the precomputed key pads, which is
- * several times faster than `createHmac` per value, and results are memoised in a bounded map
- * since the same patient and encounter references recur across a batch.
+ * several times faster than `createHmac` per value. Nothing is memoised here: callers keep
+ * per-batch memos keyed by the values themselves (references.ts), so no identifier value
+ * outlives its batch in memory.
  */
 import { createHash, hash } from 'node:crypto';
 
 /** Messages up to this size are hashed in a preallocated buffer. */
 const INLINE_MESSAGE_BYTES = 1024;
-
-/** Cache entries before the memo is dropped and refilled (bounds memory, keeps output exact). */
-const MEMO_LIMIT = 200_000;
 
 /** Keyed HMAC helpers bound to one secret. */
 export interface Pseudonymizer {
@@ -63,31 +61,9 @@ export function createPseudonymizer(secret: Uint8Array): Pseudonymizer {
     return hash('sha256', outerBuf, encoding);
   };
 
-  const memo = new Map<string, string>();
-  const bits = new Map<string, number>();
   return Object.freeze({
-    uuid(message: string): string {
-      let hit = memo.get(message);
-      if (hit === undefined) {
-        hit = hexToUuid(hmac(message, 'hex'));
-        if (memo.size >= MEMO_LIMIT) {
-          memo.clear();
-        }
-        memo.set(message, hit);
-      }
-      return hit;
-    },
-    uint32(message: string): number {
-      let hit = bits.get(message);
-      if (hit === undefined) {
-        hit = binaryUint32(hmac(message, 'binary'));
-        if (bits.size >= MEMO_LIMIT) {
-          bits.clear();
-        }
-        bits.set(message, hit);
-      }
-      return hit;
-    },
+    uuid: (message: string): string => hexToUuid(hmac(message, 'hex')),
+    uint32: (message: string): number => binaryUint32(hmac(message, 'binary')),
     fingerprint(): string {
       return hmac('fhir-sync:key-fingerprint', 'hex').slice(0, 12);
     },

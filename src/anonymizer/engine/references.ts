@@ -28,8 +28,15 @@ export interface ReferenceEnv {
   /** fullUrl of every Bundle entry in the input -> its resource type and id. */
   readonly fullUrls: ReadonlyMap<string, EntryTarget>;
   isResourceType(type: string): boolean;
-  /** type -> id -> pseudonym, for this environment (saves building HMAC messages). */
+  /**
+   * Pseudonyms computed for this environment (one batch), by namespace and value: the resource
+   * type for ids, and `#` (contained ids), `urn:` (unresolved URNs), `|value` (other values; no
+   * resource type contains `#`, `:` or `|`). Saves the HMAC and the message string of every
+   * repeat within the batch.
+   */
   readonly cache: Map<string, Map<string, string>>;
+  /** Identifier pseudonyms of this environment by system (`''` for none) and value. */
+  readonly identifiers: Map<string, Map<string, string>>;
 }
 
 const LITERAL = /^(?:(.+)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
@@ -46,17 +53,28 @@ export function pseudonymousId(env: ReferenceEnv, type: string, id: string): str
   if (env.exemptTypes.has(type)) {
     return id;
   }
-  let byType = env.cache.get(type);
-  if (!byType) {
-    byType = new Map();
-    env.cache.set(type, byType);
-  }
+  const byType = space(env, type);
   let p = byType.get(id);
   if (p === undefined) {
     p = env.hmac.uuid(`${env.instanceId}|${type}|${id}`);
     byType.set(id, p);
   }
   return p;
+}
+
+/**
+ * The memo of one namespace of `env.cache`.
+ * @param env - rewriting environment.
+ * @param name - namespace (see ReferenceEnv.cache).
+ * @returns value -> pseudonym.
+ */
+export function space(env: ReferenceEnv, name: string): Map<string, string> {
+  let m = env.cache.get(name);
+  if (!m) {
+    m = new Map();
+    env.cache.set(name, m);
+  }
+  return m;
 }
 
 /**
@@ -68,7 +86,17 @@ export function pseudonymousId(env: ReferenceEnv, type: string, id: string): str
  * @returns UUID-shaped pseudonym.
  */
 export function identifierPseudonym(env: ReferenceEnv, system: string | undefined, value: string): string {
-  return env.hmac.uuid(`${env.instanceId}|identifier|${system ?? ''}|${value}`);
+  let bySystem = env.identifiers.get(system ?? '');
+  if (!bySystem) {
+    bySystem = new Map();
+    env.identifiers.set(system ?? '', bySystem);
+  }
+  let p = bySystem.get(value);
+  if (p === undefined) {
+    p = env.hmac.uuid(`${env.instanceId}|identifier|${system ?? ''}|${value}`);
+    bySystem.set(value, p);
+  }
+  return p;
 }
 
 /**
@@ -78,7 +106,13 @@ export function identifierPseudonym(env: ReferenceEnv, system: string | undefine
  * @returns UUID-shaped pseudonym.
  */
 export function containedPseudonym(env: ReferenceEnv, id: string): string {
-  return env.hmac.uuid(`${env.instanceId}|contained|${id}`);
+  const memo = space(env, '#');
+  let p = memo.get(id);
+  if (p === undefined) {
+    p = env.hmac.uuid(`${env.instanceId}|contained|${id}`);
+    memo.set(id, p);
+  }
+  return p;
 }
 
 function urnPseudonym(env: ReferenceEnv, urn: string): string | undefined {
@@ -89,7 +123,13 @@ function urnPseudonym(env: ReferenceEnv, urn: string): string | undefined {
   if (target && env.exemptTypes.has(target.type)) {
     return undefined;
   }
-  return env.hmac.uuid(`${env.instanceId}|urn|${urn}`);
+  const memo = space(env, 'urn:');
+  let p = memo.get(urn);
+  if (p === undefined) {
+    p = env.hmac.uuid(`${env.instanceId}|urn|${urn}`);
+    memo.set(urn, p);
+  }
+  return p;
 }
 
 /**

@@ -22,12 +22,19 @@ const UNKNOWN = -2;
 export class PathTrie {
   readonly key: string;
   readonly parent: PathTrie | undefined;
+  /** Number of this path in its PathTries (a dense index). */
+  readonly id: number;
+  /** Position of the path in the sorted order of all paths (see PathTries.ranked). */
+  rank = 0;
+  readonly #all: PathTries;
   #children: Map<string, PathTrie> | undefined;
   #path: string | undefined;
 
-  constructor(key: string, parent: PathTrie | undefined) {
+  constructor(key: string, parent: PathTrie | undefined, all: PathTries) {
     this.key = key;
     this.parent = parent;
+    this.#all = all;
+    this.id = all.register(this);
   }
 
   /**
@@ -38,7 +45,7 @@ export class PathTrie {
     this.#children ??= new Map();
     let c = this.#children.get(key);
     if (!c) {
-      c = new PathTrie(key, this);
+      c = new PathTrie(key, this, this.#all);
       this.#children.set(key, c);
     }
     return c;
@@ -54,6 +61,41 @@ export class PathTrie {
 /** The path tries of every resource type; shared by the batches of one anonymizer. */
 export class PathTries {
   readonly #roots = new Map<string, PathTrie>();
+  readonly #all: PathTrie[] = [];
+  /** Tries by rank; rebuilt when paths were added since. */
+  #byRank: PathTrie[] = [];
+
+  /**
+   * Gives a new trie its id.
+   * @param trie - the new trie.
+   * @returns its id.
+   */
+  register(trie: PathTrie): number {
+    this.#all.push(trie);
+    return this.#all.length - 1;
+  }
+
+  /**
+   * The trie with this id.
+   * @param id - PathTrie.id.
+   */
+  byId(id: number): PathTrie {
+    return this.#all[id] as PathTrie;
+  }
+
+  /**
+   * Tries by rank (sorted by path), ranks up to date. Paths are only added, and after the first
+   * batches rarely, so the report sorts numbers instead of strings.
+   */
+  ranked(): readonly PathTrie[] {
+    if (this.#byRank.length !== this.#all.length) {
+      this.#byRank = [...this.#all].sort((a, b) => (a.path() < b.path() ? -1 : a.path() > b.path() ? 1 : 0));
+      this.#byRank.forEach((t, i) => {
+        t.rank = i;
+      });
+    }
+    return this.#byRank;
+  }
 
   /**
    * The path trie of a resource type.
@@ -62,7 +104,7 @@ export class PathTries {
   root(resourceType: string): PathTrie {
     let r = this.#roots.get(resourceType);
     if (!r) {
-      r = new PathTrie(resourceType, undefined);
+      r = new PathTrie(resourceType, undefined, this);
       this.#roots.set(resourceType, r);
     }
     return r;
@@ -73,13 +115,17 @@ export class PathTries {
 export class ReportBuilder {
   readonly #rules: readonly RuntimeRule[];
   readonly #tries: PathTries;
-  readonly #counts = new Map<PathTrie, Map<number, number>>();
+  /** Slots per path in the count keys: one per rule plus ALLOW_LIST and UNKNOWN. */
+  readonly #stride: number;
+  /** Counts by `trie.id * stride + rule + 2`. */
+  readonly #counts = new Map<number, number>();
   readonly #failed = new Map<string, number>();
   #pending: (number | PathTrie)[] = [];
 
   constructor(rules: readonly RuntimeRule[], tries: PathTries) {
     this.#rules = rules;
     this.#tries = tries;
+    this.#stride = rules.length + 2;
   }
 
   /**
@@ -112,14 +158,11 @@ export class ReportBuilder {
   /** Keeps the firings of the resource just walked. */
   commit(): void {
     const p = this.#pending;
+    const counts = this.#counts;
+    const stride = this.#stride;
     for (let i = 0; i < p.length; i += 2) {
-      const at = p[i + 1] as PathTrie;
-      let counts = this.#counts.get(at);
-      if (!counts) {
-        counts = new Map();
-        this.#counts.set(at, counts);
-      }
-      counts.set(p[i] as number, (counts.get(p[i] as number) ?? 0) + 1);
+      const k = (p[i + 1] as PathTrie).id * stride + (p[i] as number) + 2;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
     }
     p.length = 0;
   }
@@ -136,32 +179,35 @@ export class ReportBuilder {
   /** The report, keys sorted (deterministic output). */
   build(): DeidReport {
     const ruleCounts = new Map<string, number>();
-    const pathMethods = new Map<string, Set<string>>();
-    for (const [node, counts] of this.#counts) {
-      const path = node.path();
-      let methods = pathMethods.get(path);
+    const methodsByTrie = new Map<PathTrie, Set<string>>();
+    const stride = this.#stride;
+    for (const [k, n] of this.#counts) {
+      const node = this.#tries.byId(Math.floor(k / stride));
+      const index = (k % stride) - 2;
+      let methods = methodsByTrie.get(node);
       if (!methods) {
         methods = new Set();
-        pathMethods.set(path, methods);
+        methodsByTrie.set(node, methods);
       }
-      for (const [index, n] of counts) {
-        const name =
-          index === ALLOW_LIST
-            ? ALLOW_LIST_RULE
-            : index === UNKNOWN
-              ? UNKNOWN_ELEMENT_RULE
-              : (this.#rules[index]?.rule.name ?? String(index));
-        ruleCounts.set(name, (ruleCounts.get(name) ?? 0) + n);
-        methods.add(index < 0 ? 'remove' : (this.#rules[index]?.rule.method ?? '?'));
-      }
+      const name =
+        index === ALLOW_LIST
+          ? ALLOW_LIST_RULE
+          : index === UNKNOWN
+            ? UNKNOWN_ELEMENT_RULE
+            : (this.#rules[index]?.rule.name ?? String(index));
+      ruleCounts.set(name, (ruleCounts.get(name) ?? 0) + n);
+      methods.add(index < 0 ? 'remove' : (this.#rules[index]?.rule.method ?? '?'));
     }
-    return {
-      rules: sortedRecord(ruleCounts),
-      paths: Object.fromEntries(
-        [...pathMethods.keys()].sort().map((k) => [k, [...(pathMethods.get(k) as Set<string>)].sort().join(',')]),
-      ),
-      failed: sortedRecord(this.#failed),
-    };
+    const byRank = this.#tries.ranked();
+    const ranks = Int32Array.from(methodsByTrie.keys(), (t) => t.rank).sort();
+    const paths: Record<string, string> = {};
+    for (const r of ranks) {
+      const node = byRank[r] as PathTrie;
+      const methods = methodsByTrie.get(node) as Set<string>;
+      paths[node.path()] =
+        methods.size === 1 ? (methods.values().next().value as string) : [...methods].sort().join(',');
+    }
+    return { rules: sortedRecord(ruleCounts), paths, failed: sortedRecord(this.#failed) };
   }
 }
 

@@ -19,6 +19,7 @@ import {
   rewriteFullUrl,
   rewriteReference,
   rewriteRequestUrl,
+  space,
 } from './references.ts';
 import type { ReferenceEnv, Rewrite } from './references.ts';
 
@@ -105,7 +106,13 @@ export class ResourceScope implements ApplyContext {
   }
 
   pseudonymizeValue(value: string): string {
-    return this.#env.refs.hmac.uuid(`${this.#env.refs.instanceId}|value|${value}`);
+    const memo = space(this.#env.refs, '|value');
+    let p = memo.get(value);
+    if (p === undefined) {
+      p = this.#env.refs.hmac.uuid(`${this.#env.refs.instanceId}|value|${value}`);
+      memo.set(value, p);
+    }
+    return p;
   }
 
   dateShiftDays(): number {
