@@ -16,6 +16,8 @@ import type { Anonymizer } from '../../src/anonymizer/index.ts';
 import { startService } from '../../src/main.ts';
 import type { RunningService } from '../../src/main.ts';
 import { fhirUrls } from '../servers/urls.ts';
+import { sealingCodec } from '../../src/sync/index.ts';
+import { primeCursors, storeAt } from '../sync/live.ts';
 
 const OPERATOR = `op-${randomBytes(12).toString('hex')}`;
 const COMPLIANCE = `co-${randomBytes(12).toString('hex')}`;
@@ -136,7 +138,17 @@ describe('API end to end against the HAPI servers', () => {
       RULES_WATCH_MS: '0',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
     };
-    oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key: keyFromEnv(env) });
+    const key = keyFromEnv(env);
+    oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key });
+    // Start this instance's cursors just before its own writes, so its passes read what this
+    // test wrote and not local-a's whole history (other test files load data there too).
+    await primeCursors(
+      storeAt(urls().global),
+      sealingCodec(key.secret, key.id),
+      INSTANCE,
+      ['Patient', 'Observation', 'Encounter'],
+      new Date(Date.now() - 2000),
+    );
     service = await startService({ env, logger: pino({ level: 'warn' }) });
     await put(urls().localA, patient(ids.p1, 'Ida'));
     await put(urls().localA, patient(ids.p2, 'Una'));
@@ -162,6 +174,14 @@ describe('API end to end against the HAPI servers', () => {
   });
 
   it('moves exactly the type asked for, and status, metrics and audit reflect the pass', async () => {
+    const statusCursor = async (t: string): Promise<string | undefined> =>
+      (
+        (await (await api('GET', '/status', OPERATOR)).json()) as {
+          types: { instanceId: string; resourceType: string; cursor?: string }[];
+        }
+      ).types.find((s) => s.instanceId === INSTANCE && s.resourceType === t)?.cursor;
+    const encounterCursorBefore = await statusCursor('Encounter');
+    const observationCursorBefore = await statusCursor('Observation');
     const job = await syncNow('Observation');
     expect(job.state).toBe('completed');
     expect(job.progress.resources).toBeGreaterThanOrEqual(1);
@@ -188,8 +208,10 @@ describe('API end to end against the HAPI servers', () => {
     expect(line('Observation')).toMatchObject({ lastPassResult: 'ok' });
     expect(line('Observation')?.cursor).toBeDefined();
     expect(line('Observation')?.lastPassAt).toBeDefined();
+    expect(line('Observation')?.cursor).not.toBe(observationCursorBefore);
     expect(line('Encounter')?.lastPassAt).toBeUndefined();
-    expect(line('Encounter')?.cursor).toBeUndefined();
+    // The Encounter cursor (primed before the test's writes) did not move.
+    expect(line('Encounter')?.cursor).toBe(encounterCursorBefore);
 
     const metrics = await (await api('GET', '/metrics', OPERATOR)).text();
     const labels = `instance="${INSTANCE}",resource_type="Observation",direction="forward"`;
