@@ -282,6 +282,15 @@ describe('PHI leak: nothing identifying leaves the local side', () => {
   }
   afterAll(async () => {
     await service?.close();
+    // The deliberately broken resources stay on local-a otherwise, and any later test that
+    // reads local-a's history from an earlier point would quarantine them too.
+    for (const [type, id] of [
+      ['Observation', REFUSED_OBS],
+      ['Patient', BAD_PATIENT],
+      ['Organization', GLOBAL_ORG],
+    ] as const) {
+      await fetch(`${urls.localA}/${type}/${id}`, { method: 'DELETE' });
+    }
     if (redis !== undefined) {
       const keys = await redis.keys(`${PREFIX}*`);
       if (keys.length > 0) {
