@@ -123,15 +123,14 @@ export class Walker {
     if (!root) {
       throw DEID_ERR_UNKNOWN_RESOURCE_TYPE.createWith({ location: this.location() }, [this.location()]);
     }
-    const outer = {
-      scope: this.#scope,
-      base: this.#scopeBase,
-      trie: this.#trie,
-      questionnaire: this.#walk.questionnaire,
-      item: this.#walk.qrItem,
-    };
+    // The enclosing resource's state, restored below (locals: no object per resource).
+    const outerScope = this.#scope;
+    const outerBase = this.#scopeBase;
+    const outerTrie = this.#trie;
+    const outerQuestionnaire = this.#walk.questionnaire;
+    const outerItem = this.#walk.qrItem;
     const res = value as Record<string, unknown>;
-    const scope = new ResourceScope(this.#env.batch, res, kind, kind === 'contained' ? outer.scope : undefined, this);
+    const scope = new ResourceScope(this.#env.batch, res, kind, kind === 'contained' ? outerScope : undefined, this);
     this.#scope = scope;
     this.#scopeBase = this.#stack.length;
     this.#trie = this.#env.report.root(type);
@@ -142,11 +141,11 @@ export class Walker {
       const out = this.#complex(res, root, NO_RULE, false) as Record<string, unknown>;
       return kind === 'contained' ? out : this.#env.mark(out, scope.labels);
     } finally {
-      this.#scope = outer.scope;
-      this.#scopeBase = outer.base;
-      this.#trie = outer.trie;
-      this.#walk.questionnaire = outer.questionnaire;
-      this.#walk.qrItem = outer.item;
+      this.#scope = outerScope;
+      this.#scopeBase = outerBase;
+      this.#trie = outerTrie;
+      this.#walk.questionnaire = outerQuestionnaire;
+      this.#walk.qrItem = outerItem;
     }
   }
 
