@@ -7,9 +7,8 @@
  * unknown keys. Changes made to the file by hand are picked up on the next call (mtime).
  * Within one process, mutations are serialized; across processes, the last rename wins.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { atomicWrite } from '../shared/atomic-write.ts';
 import { isMap, isSeq } from 'yaml';
 import type { Document } from 'yaml';
 import {
@@ -241,20 +240,7 @@ async function readState(path: string): Promise<State> {
 async function writeState(path: string, doc: Document): Promise<State> {
   const text = doc.toString();
   const loaded = parseInstances(text, { source: path });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'wx', 0o640);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await atomicWrite(path, text);
   const s = await stat(path);
   return { config: deepFreeze(loaded.config), document: loaded.document, mtimeMs: s.mtimeMs, size: s.size };
 }

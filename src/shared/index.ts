@@ -2,3 +2,4 @@
 export * from './errors/index.ts';
 export * from './outcomes.ts';
 export * from './fhir-client.ts';
+export * from './atomic-write.ts';

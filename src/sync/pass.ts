@@ -18,7 +18,7 @@ import type { JobProgress, SyncRange } from './control.ts';
 import { cursorPut, ensureCursor, loadCursor } from './cursor-store.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { prepareContext, preparePage, quarantinePut, record } from './prepare.ts';
-import type { PrepareContext } from './prepare.ts';
+import type { PrepareContext, PrepareCounts } from './prepare.ts';
 import type { CursorState, Direction, StoredCursor } from './state.ts';
 import { writePage } from './writer.ts';
 import type { PageWriteResult, Rejection, RetryPolicy, WriterDeps } from './writer.ts';
@@ -234,14 +234,7 @@ function add(
     dropped: number;
     transactions: number;
   },
-  counts: {
-    resources: number;
-    deletes: number;
-    dependencies: number;
-    skipped: number;
-    masked: number;
-    dropped: number;
-  },
+  counts: PrepareCounts,
   quarantined: number,
   written: PageWriteResult,
 ): void {

@@ -13,9 +13,10 @@
  * text is valid, switches to it; an invalid text on disk is reported and ignored, so the
  * last valid rules stay in use.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { atomicWrite } from '../../shared/atomic-write.ts';
+import { basename, join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Anonymizer } from '../../anonymizer/types.ts';
 import {
@@ -171,7 +172,7 @@ class FileRulesStore<R> implements RulesStore<R> {
         return { ...stripSnapshot(before), changed: false };
       }
       await this.#saveVersion(text);
-      await this.#io('write', this.#opts.file, () => atomicWrite(this.#opts.file, text));
+      await this.#io('write', this.#opts.file, () => atomicWrite(this.#opts.file, text, 0o644));
       const info = await this.#appendIndex(text, rules, meta.author);
       this.#lastStat = await this.#statKey();
       this.#switchTo(Object.freeze({ ...info, text, rules }));
@@ -302,7 +303,7 @@ class FileRulesStore<R> implements RulesStore<R> {
 
   async #saveVersion(text: string): Promise<void> {
     const path = join(this.#opts.versionsDir, `${rulesVersionOf(text)}.yaml`);
-    await this.#io('write', path, () => atomicWrite(path, text));
+    await this.#io('write', path, () => atomicWrite(path, text, 0o644));
   }
 
   async #appendIndex(text: string, rules: R, author: string): Promise<RulesVersionInfo> {
@@ -373,27 +374,4 @@ function parseIndexLine(line: string): RulesVersionInfo | undefined {
     // A torn last line (crash during append) is skipped; the file it names is intact.
   }
   return undefined;
-}
-
-/**
- * Writes a file so readers see the old content or the new, never a mix: temp file in the
- * same directory, fsync, rename over the target.
- * @param path - target file.
- * @param text - new content.
- */
-export async function atomicWrite(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
