@@ -129,35 +129,44 @@ describe('late commit on HAPI: a long transaction stamped before a quick one tha
   it('is delivered by a feed with a settle window, and lost by one without (negative control)', async () => {
     const base = fhirUrls().localB;
     for (const kind of ['fhir-history', 'search-lastupdated'] as const) {
-      const p = uniquePrefix(`late-${kind === 'fhir-history' ? 'h' : 's'}`);
-      const start = await cursorAtServerNow(base);
-      // The settle window will hold 1001 changes: the cursor must be allowed to remember them all.
-      const settled = liveFeed(base, { kind, settleMs: 60_000, pageSize: 200, maxCursorKeys: 5000 });
-      const naive = liveFeed(base, { kind, settleMs: 0, pageSize: 200 });
-      const bigIds = Array.from({ length: 1000 }, (_, i) => `${p}-big-${i}`);
-      let bigDone = false;
-      const big = transaction(base, TYPE, bigIds).then((w) => {
-        bigDone = true;
-        return w;
-      });
-      // The quick write commits first with a later timestamp; polls then run over a second later,
-      // so even the server's 1 s `Date` resolution puts a naive cursor past the long transaction.
-      await sleep(300);
-      const quick = await put(base, TYPE, `${p}-quick`);
-      await sleep(1500);
-      const naiveFirst = await poll(naive, TYPE, start, p);
-      const settledFirst = await poll(settled, TYPE, start, p);
-      // The scenario needs both polls to have run while the long transaction was still open.
-      expect(bigDone, 'the long transaction finished too early to reproduce the race').toBe(false);
-      expect(naiveFirst.mine.map(label)).toEqual([`${quick.id}/1`]);
-      expect(settledFirst.mine.map(label)).toEqual([`${quick.id}/1`]);
-      const bigWritten = await big;
-      expect(Date.parse(bigWritten[0]!.lastUpdated)).toBeLessThan(Date.parse(quick.lastUpdated));
+      // The race needs the long transaction to be still open when both polls have run. A fast,
+      // quiet machine commits 1000 entries too soon, so grow it until the race is reproduced.
+      for (const size of [1000, 3000, 6000]) {
+        const p = uniquePrefix(`late-${kind === 'fhir-history' ? 'h' : 's'}${size}`);
+        const start = await cursorAtServerNow(base);
+        // The settle window will hold size + 1 changes: the cursor must be allowed to remember them all.
+        const settled = liveFeed(base, { kind, settleMs: 60_000, pageSize: 200, maxCursorKeys: 2 * size + 10 });
+        const naive = liveFeed(base, { kind, settleMs: 0, pageSize: 200 });
+        const bigIds = Array.from({ length: size }, (_, i) => `${p}-big-${i}`);
+        let bigDone = false;
+        const big = transaction(base, TYPE, bigIds).then((w) => {
+          bigDone = true;
+          return w;
+        });
+        // The quick write commits first with a later timestamp; polls then run over a second later,
+        // so even the server's 1 s `Date` resolution puts a naive cursor past the long transaction.
+        await sleep(300);
+        const quick = await put(base, TYPE, `${p}-quick`);
+        await sleep(1500);
+        const naiveFirst = await poll(naive, TYPE, start, p);
+        const settledFirst = await poll(settled, TYPE, start, p);
+        if (bigDone && size < 6000) {
+          await big;
+          continue; // too fast to reproduce the race: try a longer transaction
+        }
+        // The scenario needs both polls to have run while the long transaction was still open.
+        expect(bigDone, 'the long transaction finished too early to reproduce the race').toBe(false);
+        expect(naiveFirst.mine.map(label)).toEqual([`${quick.id}/1`]);
+        expect(settledFirst.mine.map(label)).toEqual([`${quick.id}/1`]);
+        const bigWritten = await big;
+        expect(Date.parse(bigWritten[0]!.lastUpdated)).toBeLessThan(Date.parse(quick.lastUpdated));
 
-      const naiveSecond = await poll(naive, TYPE, naiveFirst.cursor, p);
-      const settledSecond = await poll(settled, TYPE, settledFirst.cursor, p);
-      expect(naiveSecond.mine).toEqual([]); // the cursor jumped past the late commit
-      expect(settledSecond.mine.map((c) => c.id).sort()).toEqual([...bigIds].sort()); // quick is not repeated
+        const naiveSecond = await poll(naive, TYPE, naiveFirst.cursor, p);
+        const settledSecond = await poll(settled, TYPE, settledFirst.cursor, p);
+        expect(naiveSecond.mine).toEqual([]); // the cursor jumped past the late commit
+        expect(settledSecond.mine.map((c) => c.id).sort()).toEqual([...bigIds].sort()); // quick is not repeated
+        break;
+      }
     }
   });
 });

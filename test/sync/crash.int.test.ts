@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Basic } from '@medplum/fhirtypes';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey } from '../../src/anonymizer/index.ts';
 import { cursorId, initSyncQueue } from '../../src/sync/index.ts';
 import type { JobInfo, SyncQueue } from '../../src/sync/index.ts';
@@ -97,6 +97,10 @@ async function expectExactSet(globalBase: string, instanceId: string): Promise<v
 beforeAll(async () => {
   redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   queue = initSyncQueue({ connection: redis, prefix, attempts: 30, backoffMs: 1000 });
+  // `since` is back-dated 2 s for timestamp slack; wait that long first so writes of the
+  // test file that ran just before (e.g. an Observation left dangling on purpose by the
+  // server smoke tests) fall before it and are not part of this test's expected set.
+  await new Promise((r) => setTimeout(r, 2500));
   since = new Date(Date.now() - 2000);
   for (const path of [FIXTURES.luigi, FIXTURES.buster, FIXTURES.liz]) {
     observations.push(...((await loadBundle(urls.localA, await fixture(path))).get(TYPE) ?? []));
@@ -117,6 +121,11 @@ afterAll(async () => {
 });
 
 describe('a worker killed with SIGKILL in the middle of a pass', () => {
+  // A worker left running by a failed case would take the next case's jobs from the shared
+  // queue (with the wrong registry) and fail it too: stop every child after each case.
+  afterEach(async () => {
+    await Promise.all([...children].map((c) => kill(c)));
+  });
   const points: { label: string; when: (j: JobInfo) => boolean }[] = [
     { label: 'as soon as the job is active', when: (j) => j.state === 'active' },
     { label: 'after 3 pages', when: (j) => j.progress.pages >= 3 },
