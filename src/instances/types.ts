@@ -5,25 +5,13 @@
  * authentication names environment variables, and the values are read only when a client
  * is built.
  */
+import type { FhirAuth } from '../shared/fhir-client.ts';
 
 /**
- * How a server is authenticated: by reference to environment variables, never inline. Same
- * shape as `FhirAuth` of src/shared/fhir-client.ts, which reads the values.
+ * How a server is authenticated: by reference to environment variables, never inline. It is
+ * the FHIR client's own `FhirAuth`, so the registry and the client cannot drift apart.
  */
-export type AuthRef =
-  | { readonly type: 'none' }
-  | { readonly type: 'basic'; readonly usernameEnv: string; readonly passwordEnv: string }
-  | { readonly type: 'bearer'; readonly tokenEnv: string }
-  | {
-      readonly type: 'client-credentials';
-      /** Absolute token endpoint URL. */
-      readonly tokenUrl: string;
-      readonly clientIdEnv: string;
-      readonly clientSecretEnv: string;
-      readonly scope?: string;
-      /** @defaultValue 'header' */
-      readonly credentialsIn?: 'header' | 'body';
-    };
+export type AuthRef = FhirAuth;
 
 /** Where a FHIR server lives and how to talk to it. */
 export interface ServerConnection {
