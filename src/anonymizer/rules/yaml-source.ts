@@ -4,7 +4,7 @@
  * value through `locate(path)`.
  */
 import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import type { Document, Node as YamlNode, Pair, YAMLMap } from 'yaml';
 import { CFG_ERR_RULES_DUPLICATE_KEY, CFG_ERR_RULES_YAML } from '../../shared/errors/index.ts';
 import type { RulesProblem } from './types.ts';
 
@@ -32,12 +32,20 @@ export interface YamlSource {
  */
 export function parseYamlSource(text: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
-  const problems: RulesProblem[] = doc.errors.map((e) => {
-    const pos = lineCounter.linePos(e.pos[0]);
-    const duplicate = e.code === 'DUPLICATE_KEY';
-    const def = duplicate ? CFG_ERR_RULES_DUPLICATE_KEY : CFG_ERR_RULES_YAML;
-    const detail = duplicate ? duplicateKeyName(doc, e.pos[0]) : firstLine(e.message);
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false, strict: true });
+  // Duplicate keys are found here with one Set per map: the parser's own check (`uniqueKeys`)
+  // compares each key with every earlier one, quadratic in a map's size (40,000 keys: 30 s).
+  const duplicates = duplicateKeys(doc);
+  let keys: ReadonlyMap<number, string> | undefined;
+  const keyIndex = (): ReadonlyMap<number, string> => (keys ??= keyOffsets(doc));
+  const found = [
+    ...doc.errors.map((e) => ({ offset: e.pos[0], duplicate: e.code === 'DUPLICATE_KEY', message: e.message })),
+    ...duplicates.map((offset) => ({ offset, duplicate: true, message: '' })),
+  ].sort((a, b) => a.offset - b.offset);
+  const problems: RulesProblem[] = found.map((e) => {
+    const pos = lineCounter.linePos(e.offset);
+    const def = e.duplicate ? CFG_ERR_RULES_DUPLICATE_KEY : CFG_ERR_RULES_YAML;
+    const detail = e.duplicate ? duplicateKeyName(e.offset, keyIndex) : firstLine(e.message);
     return { code: def.code, message: def.create(detail).message, line: pos.line, column: pos.col, path: '' };
   });
   let data: unknown;
@@ -68,33 +76,74 @@ function firstLine(message: string): string {
   return message.split('\n')[0] ?? message;
 }
 
-function duplicateKeyName(doc: Document, offset: number): string {
+function duplicateKeyName(offset: number, index: () => ReadonlyMap<number, string>): string {
   // The parser reports the offset of the repeated key; name the key found there.
-  const name = sourceAt(doc, offset);
-  return name === '' ? '(key)' : name;
+  return index().get(offset) ?? '(key)';
 }
 
-function sourceAt(doc: Document, offset: number): string {
-  let found = '';
-  const visit = (node: unknown): void => {
-    if (found !== '' || node === null || typeof node !== 'object') {
-      return;
+/** Offsets of every repeated key (the second and later occurrences), in one walk. */
+function duplicateKeys(doc: Document): number[] {
+  const out: number[] = [];
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const k = pair.key as YamlNode | null;
+        const id = isScalar(k) ? k.value : String(k);
+        if (seen.has(id)) {
+          out.push(k?.range?.[0] ?? 0);
+        }
+        seen.add(id);
+        stack.push(pair.value);
+      }
+    } else if (isSeq(node)) {
+      stack.push(...node.items);
     }
+  }
+  return out;
+}
+
+/**
+ * Offsets of every scalar map key, built once per document (a file with many duplicate keys
+ * would otherwise walk the whole document per problem: quadratic).
+ */
+function keyOffsets(doc: Document): ReadonlyMap<number, string> {
+  const found = new Map<number, string>();
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
     if (isMap(node)) {
       for (const pair of node.items) {
         const k = pair.key as YamlNode | null;
-        if (isScalar(k) && k.range && k.range[0] === offset) {
-          found = String(k.value);
-          return;
+        if (isScalar(k) && k.range && !found.has(k.range[0])) {
+          found.set(k.range[0], String(k.value));
         }
-        visit(pair.value);
+        stack.push(pair.value);
       }
     } else if (isSeq(node)) {
-      node.items.forEach(visit);
+      stack.push(...node.items);
     }
-  };
-  visit(doc.contents);
+  }
   return found;
+}
+
+/** Pairs of a YAML map by scalar key, built once per map and kept while the document lives. */
+const pairIndexes = new WeakMap<object, Map<unknown, Pair>>();
+
+function pairByKey(map: YAMLMap, key: string | number): Pair | undefined {
+  let index = pairIndexes.get(map);
+  if (!index) {
+    index = new Map();
+    for (const pair of map.items) {
+      if (isScalar(pair.key) && !index.has(pair.key.value)) {
+        index.set(pair.key.value, pair);
+      }
+    }
+    pairIndexes.set(map, index);
+  }
+  return index.get(key);
 }
 
 /** Offset of the node at `path`, falling back to the nearest existing ancestor. */
@@ -105,7 +154,8 @@ function offsetOf(doc: Document, path: DocPath, onKey: boolean): number {
     const step = path[i];
     const last = i === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === step);
+      // An index per map: locating one problem per key of a 40,000-key map must not be quadratic.
+      const pair = step === undefined ? undefined : pairByKey(node, step);
       if (!pair) {
         return offset;
       }
