@@ -187,6 +187,20 @@ describe('JWTs verified against the issuer JWKS', () => {
     expect(res3.json().detail).toContain('ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
   });
 
+  it('refuses a token without exp (a leaked one would never expire)', async () => {
+    const forever = await new SignJWT({ realm_access: { roles: ['viewer'] } })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(issuer)
+      .setAudience('fhir-sync')
+      .setSubject('alice@example.org')
+      .setIssuedAt()
+      .sign(privateKey);
+    const res = await ctx.app.inject({ method: 'GET', url: '/status', headers: bearer(forever) });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ code: 'API_ERR_INVALID_TOKEN' });
+    expect(res.json().detail).toContain('ERR_JWT_CLAIM_VALIDATION_FAILED');
+  });
+
   it('still accepts the static keys next to JWTs', async () => {
     expect((await ctx.app.inject({ method: 'GET', url: '/status', headers: bearer(KEYS.viewer) })).statusCode).toBe(
       200,

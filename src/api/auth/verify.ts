@@ -66,6 +66,8 @@ function createJwtVerifier(config: JwtConfig): TokenVerifier {
         ...(config.audience !== undefined ? { audience: config.audience } : {}),
         algorithms: [...config.algorithms],
         clockTolerance: config.clockToleranceSeconds,
+        // A token without `exp` would be valid forever once leaked (issue 10): refuse it.
+        requiredClaims: ['exp'],
       }));
     } catch (err) {
       throw API_ERR_INVALID_TOKEN.createWith({}, [joseReason(err)], { cause: err });
