@@ -19,21 +19,46 @@
  * `expires_in`, and on a 401 fetches a new token once and repeats the request.
  *
  * Credentials are referenced by environment variable *name* in the configuration and read
- * once, here. Their values are never logged nor put in error messages.
+ * once, here, and only names in the declared set (`FHIR_SYNC_SECRET_*`) are read. Their
+ * values are never logged nor put in error messages. Every request goes through the
+ * transport of fhir-transport.ts (network policy, same-origin redirects, size cap).
  */
-import { readFileSync } from 'node:fs';
 import { ClientStorage, MedplumClient, MemoryStorage } from '@medplum/core';
-import { Agent, fetch as undiciFetch } from 'undici';
 import {
   FEED_ERR_CONFIG,
-  FEED_ERR_CONNECTION,
   FEED_ERR_CREDENTIAL_MISSING,
-  FEED_ERR_TIMEOUT,
-  FEED_ERR_TLS_CA,
+  FEED_ERR_CREDENTIAL_REFUSED,
   FEED_ERR_TOKEN_REJECTED,
   FEED_ERR_TOKEN_UNAVAILABLE,
 } from './errors/index.ts';
 import { AppError } from './errors/define.ts';
+import {
+  createTransport,
+  DEFAULT_CONNECTION_POLICY,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  TOKEN_MAX_RESPONSE_BYTES,
+  urlPath,
+} from './fhir-transport.ts';
+import type { ConnectionPolicy, FetchFn, Lookup, Send } from './fhir-transport.ts';
+
+export { networkError, urlPath, DEFAULT_CA_DIR, DEFAULT_CONNECTION_POLICY } from './fhir-transport.ts';
+export type { ConnectionPolicy, FetchFn, Lookup } from './fhir-transport.ts';
+
+/**
+ * Instance secrets come only from environment variables with this prefix (issue 10): a
+ * registered instance can never make the worker send the service's own keys
+ * (DEID_HMAC_KEY, API_KEYS, ...) to a URL of the operator's choice.
+ */
+export const SECRET_ENV_PREFIX = 'FHIR_SYNC_SECRET_';
+
+/**
+ * Whether an environment variable name is in the declared set of instance secrets.
+ * @param name - the name from the configuration.
+ * @returns true for `FHIR_SYNC_SECRET_<A-Z0-9_>+`.
+ */
+export function isSecretEnvName(name: string): boolean {
+  return name.startsWith(SECRET_ENV_PREFIX) && /^[A-Z0-9_]{1,110}$/.test(name.slice(SECRET_ENV_PREFIX.length));
+}
 
 /** How to authenticate to a FHIR server. Secrets are named by environment variable. */
 export type FhirAuth =
@@ -72,19 +97,27 @@ export interface FhirConnection {
    * @defaultValue 30000
    */
   readonly timeoutMs?: number;
+  /**
+   * Largest answer body accepted, in bytes (token answers: at most 64 KiB).
+   * @defaultValue 33554432 (32 MiB)
+   */
+  readonly maxResponseBytes?: number;
 }
-
-/** A fetch function as MedplumClient and undici understand it. */
-export type FetchFn = (url: string, init?: RequestInit & { dispatcher?: unknown }) => Promise<Response>;
 
 /** I/O for {@link createFhirClient}; all optional. */
 export interface FhirClientOptions {
-  /** @defaultValue globalThis.fetch (undici's fetch when a CA file is configured) */
+  /** @defaultValue undici's fetch over a dispatcher that enforces the network policy */
   readonly fetch?: FetchFn;
   /** Milliseconds since the epoch; used for token expiry. @defaultValue Date.now */
   readonly clock?: () => number;
   /** Where `*Env` names are looked up. @defaultValue process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Network policy and CA directory. @defaultValue DEFAULT_CONNECTION_POLICY */
+  readonly policy?: ConnectionPolicy;
+  /** Sees the HTTP status of every final answer (the sync writer tells 412 from 4xx from 5xx). */
+  readonly onResponse?: (status: number) => void;
+  /** Host name resolution at connect time. @defaultValue node:dns lookup */
+  readonly lookup?: Lookup;
 }
 
 /** What callers may need to know about a client made here (never secrets). */
@@ -114,10 +147,19 @@ export function createFhirClient(conn: FhirConnection, opts: FhirClientOptions =
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw FEED_ERR_CONFIG.create('timeoutMs', 'must be a positive integer');
   }
-  const dispatcher = conn.tls ? new Agent({ connect: { ca: readCa(conn.tls.caFile) } }) : undefined;
-  const baseFetch: FetchFn =
-    opts.fetch ?? (dispatcher ? (undiciFetch as unknown as FetchFn) : globalThis.fetch.bind(globalThis));
-  const send = transport(baseFetch, dispatcher, timeoutMs);
+  const maxResponseBytes = conn.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  if (!Number.isInteger(maxResponseBytes) || maxResponseBytes <= 0) {
+    throw FEED_ERR_CONFIG.create('maxResponseBytes', 'must be a positive integer');
+  }
+  const send = createTransport({
+    ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+    timeoutMs,
+    maxResponseBytes,
+    policy: opts.policy ?? DEFAULT_CONNECTION_POLICY,
+    ...(conn.tls === undefined ? {} : { caFile: conn.tls.caFile }),
+    ...(opts.onResponse === undefined ? {} : { onResponse: opts.onResponse }),
+    ...(opts.lookup === undefined ? {} : { lookup: opts.lookup }),
+  });
   const auth = authenticator(conn.auth ?? { type: 'none' }, opts.env ?? process.env, send, opts.clock ?? Date.now);
   const origin = new URL(baseUrl).origin;
 
@@ -147,19 +189,6 @@ export function fhirClientInfo(client: MedplumClient): FhirClientInfo {
   return { baseUrl: client.getBaseUrl(), fhirBaseUrl: client.fhirUrl().toString(), timeoutMs: DEFAULT_TIMEOUT_MS };
 }
 
-/**
- * The path of a URL, for error messages: never the query, which may hold PHI.
- * @param url - an absolute URL.
- * @returns its path, or a placeholder when it does not parse.
- */
-export function urlPath(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return '(unparseable URL)';
-  }
-}
-
 function checkBaseUrl(url: string): string {
   let parsed: URL;
   try {
@@ -176,68 +205,12 @@ function checkBaseUrl(url: string): string {
   return parsed.toString().endsWith('/') ? parsed.toString() : `${parsed.toString()}/`;
 }
 
-function readCa(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw FEED_ERR_TLS_CA.create(file, (err as NodeJS.ErrnoException).code ?? 'unreadable');
-  }
-}
-
 function sameOrigin(url: string, origin: string): boolean {
   try {
     return new URL(url).origin === origin;
   } catch {
     return false;
   }
-}
-
-type Send = (url: string, init: RequestInit) => Promise<Response>;
-
-/** fetch + TLS dispatcher + timeout, with network failures turned into typed errors. */
-function transport(baseFetch: FetchFn, dispatcher: Agent | undefined, timeoutMs: number): Send {
-  return async (url, init) => {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-    try {
-      return await baseFetch(url, { ...init, signal, ...(dispatcher ? { dispatcher } : {}) });
-    } catch (err) {
-      throw networkError(err, url, timeoutMs);
-    }
-  };
-}
-
-/**
- * Maps a fetch rejection to a typed error; the caller's own abort passes through unchanged.
- * @param err - what fetch (or reading a body) threw.
- * @param url - the request URL (only its path is used).
- * @param timeoutMs - the configured limit, for the message.
- * @returns the error to throw.
- */
-export function networkError(err: unknown, url: string, timeoutMs: number): unknown {
-  if (err instanceof AppError) {
-    return err;
-  }
-  const name = (err as { name?: unknown } | null)?.name;
-  if (name === 'TimeoutError') {
-    return FEED_ERR_TIMEOUT.create(urlPath(url), timeoutMs);
-  }
-  if (name === 'AbortError') {
-    return err;
-  }
-  return FEED_ERR_CONNECTION.create(urlPath(url), systemCode(err));
-}
-
-function systemCode(err: unknown): string {
-  let cur: unknown = err;
-  for (let depth = 0; depth < 4 && cur && typeof cur === 'object'; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[A-Z0-9_]+$/.test(code)) {
-      return code;
-    }
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return 'network error';
 }
 
 type Authed = (url: string, init: RequestInit, internal: boolean) => Promise<Response>;
@@ -269,6 +242,9 @@ function authenticator(
 }
 
 function secret(env: Readonly<Record<string, string | undefined>>, name: string, what: string): string {
+  if (!isSecretEnvName(name)) {
+    throw FEED_ERR_CREDENTIAL_REFUSED.create(name, SECRET_ENV_PREFIX);
+  }
   const value = env[name];
   if (value === undefined || value === '') {
     throw FEED_ERR_CREDENTIAL_MISSING.create(name, what);
@@ -360,7 +336,7 @@ async function requestToken(send: Send, req: TokenRequest, clock: () => number):
   const path = urlPath(req.tokenUrl);
   let res: Response;
   try {
-    res = await send(req.tokenUrl, { method: 'POST', headers, body: form.toString() });
+    res = await send(req.tokenUrl, { method: 'POST', headers, body: form.toString() }, TOKEN_MAX_RESPONSE_BYTES);
   } catch (err) {
     throw FEED_ERR_TOKEN_UNAVAILABLE.create(path, err instanceof AppError ? err.code : 'network error');
   }
@@ -372,7 +348,13 @@ async function requestToken(send: Send, req: TokenRequest, clock: () => number):
     await res.body?.cancel();
     throw FEED_ERR_TOKEN_REJECTED.create(path, `HTTP ${res.status}`);
   }
-  return parseToken(await res.json().catch(() => undefined), path, clock);
+  const body: unknown = await res.json().catch((err: unknown) => {
+    if (err instanceof AppError || (err as { cause?: unknown } | null)?.cause instanceof AppError) {
+      throw err instanceof AppError ? err : (err as { cause: AppError }).cause;
+    }
+    return undefined;
+  });
+  return parseToken(body, path, clock);
 }
 
 function parseToken(body: unknown, path: string, clock: () => number): CachedToken {

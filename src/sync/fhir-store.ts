@@ -5,14 +5,14 @@
  *
  * MedplumClient throws on HTTP >= 400 with the outcome but without the status, and the
  * writer must tell 412 (cursor conflict) from other 4xx (quarantine) from 5xx/429 (retry).
- * So the fetch handed to the client records each response's status in an AsyncLocalStorage
+ * So the client's `onResponse` hook records each response's status in an AsyncLocalStorage
  * slot owned by the calling operation: concurrency-safe and nothing extra on the wire.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
-import type { FetchFn, FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
+import type { FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
 import { AppError, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
 
 /** An HTTP answer: status and parsed body. */
@@ -51,16 +51,14 @@ interface Slot {
  */
 export function createFhirStore(conn: FhirConnection, opts: FhirClientOptions = {}): FhirStore {
   const als = new AsyncLocalStorage<Slot>();
-  const inner: FetchFn | undefined = opts.fetch;
-  const recording: FetchFn = async (url, init) => {
-    const res = await (inner ?? ((u: string, i?: RequestInit) => globalThis.fetch(u, i)))(url, init);
+  const recording = (status: number): void => {
     const slot = als.getStore();
     if (slot !== undefined) {
-      slot.status = res.status;
+      slot.status = status;
     }
-    return res;
+    opts.onResponse?.(status);
   };
-  const client = createFhirClient(conn, { ...opts, fetch: recording });
+  const client = createFhirClient(conn, { ...opts, onResponse: recording });
   return storeOverClient(client, als, conn.timeoutMs ?? DEFAULT_TIMEOUT_MS);
 }
 
@@ -74,8 +72,12 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
       return { status: slot.status ?? 200, body };
     } catch (err) {
       const name = (err as { name?: string }).name;
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof AppError) {
+        throw cause; // raised while reading the body (size cap)
+      }
       if (slot.status === undefined || err instanceof AppError || name === 'AbortError') {
-        throw err; // no HTTP answer: network error, timeout, abort
+        throw err; // no HTTP answer: network error, timeout, abort; or a coded refusal
       }
       if (name === 'TimeoutError') {
         // The status line came but the body did not arrive in time: whether a transaction

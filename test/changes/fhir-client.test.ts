@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFhirClient, type FhirConnection } from '../../src/shared/fhir-client.ts';
+import { createFhirClient, DEFAULT_CONNECTION_POLICY, type FhirConnection } from '../../src/shared/fhir-client.ts';
 import {
   FEED_ERR_CONFIG,
   FEED_ERR_CONNECTION,
@@ -80,8 +80,8 @@ describe('createFhirClient: authentication', () => {
     const s = await serve(ok);
     const other = await serve(ok);
     const client = createFhirClient(
-      { baseUrl: s.url, auth: { type: 'bearer', tokenEnv: 'FEED_TEST_TOKEN' } },
-      { env: { FEED_TEST_TOKEN: 'tok-123' } },
+      { baseUrl: s.url, auth: { type: 'bearer', tokenEnv: 'FHIR_SYNC_SECRET_FEED_TEST_TOKEN' } },
+      { env: { FHIR_SYNC_SECRET_FEED_TEST_TOKEN: 'tok-123' } },
     );
     await client.get(client.fhirUrl('Basic', 'x'));
     await client.get(`${other.url}fhir/Basic/x`);
@@ -92,8 +92,8 @@ describe('createFhirClient: authentication', () => {
   it('sends HTTP Basic from two environment variables', async () => {
     const s = await serve(ok);
     const client = createFhirClient(
-      { baseUrl: s.url, auth: { type: 'basic', usernameEnv: 'U', passwordEnv: 'P' } },
-      { env: { U: 'sync', P: 'pa:ss' } },
+      { baseUrl: s.url, auth: { type: 'basic', usernameEnv: 'FHIR_SYNC_SECRET_U', passwordEnv: 'FHIR_SYNC_SECRET_P' } },
+      { env: { FHIR_SYNC_SECRET_U: 'sync', FHIR_SYNC_SECRET_P: 'pa:ss' } },
     );
     await client.get(client.fhirUrl('Basic', 'x'));
     expect(s.requests[0]!.headers.authorization).toBe(`Basic ${Buffer.from('sync:pa:ss').toString('base64')}`);
@@ -103,8 +103,11 @@ describe('createFhirClient: authentication', () => {
     const err = (() => {
       try {
         createFhirClient(
-          { baseUrl: 'http://h/', auth: { type: 'basic', usernameEnv: 'U', passwordEnv: 'MISSING_P' } },
-          { env: { U: 'sync' } },
+          {
+            baseUrl: 'http://h/',
+            auth: { type: 'basic', usernameEnv: 'FHIR_SYNC_SECRET_U', passwordEnv: 'FHIR_SYNC_SECRET_MISSING_P' },
+          },
+          { env: { FHIR_SYNC_SECRET_U: 'sync' } },
         );
       } catch (e) {
         return e as Error;
@@ -163,12 +166,12 @@ describe('createFhirClient: OAuth2 client credentials', () => {
         auth: {
           type: 'client-credentials',
           tokenUrl: `${t.server.url}oauth/token`,
-          clientIdEnv: 'CID',
-          clientSecretEnv: 'CSECRET',
+          clientIdEnv: 'FHIR_SYNC_SECRET_CID',
+          clientSecretEnv: 'FHIR_SYNC_SECRET_CSECRET',
           scope: 'system/*.read',
         },
       },
-      { env: { CID: 'sync-client', CSECRET: 's3cr3t' }, clock },
+      { env: { FHIR_SYNC_SECRET_CID: 'sync-client', FHIR_SYNC_SECRET_CSECRET: 's3cr3t' }, clock },
     );
   }
 
@@ -288,7 +291,10 @@ describe('createFhirClient: TLS with a private CA', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     try {
-      const trusted = createFhirClient({ baseUrl: base, tls: { caFile: certs.ca } });
+      const trusted = createFhirClient(
+        { baseUrl: base, tls: { caFile: certs.ca } },
+        { policy: { ...DEFAULT_CONNECTION_POLICY, caDir: certs.dir } },
+      );
       await expect(trusted.get(trusted.fhirUrl('Basic', 'x'))).resolves.toMatchObject({ id: 'x' });
       const untrusted = createFhirClient({ baseUrl: base });
       const err = await failure(untrusted.get(untrusted.fhirUrl('Basic', 'x')));

@@ -73,6 +73,41 @@ export const FEED_ERR_CREDENTIAL_MISSING = defineError(
   false,
 );
 
+/**
+ * A credential reference outside the declared set of instance secrets (issue 10): the
+ * service's own keys (DEID_HMAC_KEY, API_KEYS, ...) must never be sent to a FHIR server.
+ */
+export const FEED_ERR_CREDENTIAL_REFUSED = defineError(
+  'FEED_ERR_CREDENTIAL_REFUSED',
+  'Environment variable %s may not be used as a credential (only %s* names are instance secrets)',
+  500,
+  false,
+);
+
+/** The network policy refuses the address (link-local, metadata, the service's own Redis/API, ...). */
+export const FEED_ERR_ADDRESS_REFUSED = defineError(
+  'FEED_ERR_ADDRESS_REFUSED',
+  'Connection for %s refused by the network policy (%s)',
+  502,
+  false,
+);
+
+/** A redirect to another origin (or too many redirects); credentials must not follow it. */
+export const FEED_ERR_REDIRECT_REFUSED = defineError(
+  'FEED_ERR_REDIRECT_REFUSED',
+  'Redirect from %s refused (%s)',
+  502,
+  false,
+);
+
+/** The answer is larger than the configured cap. */
+export const FEED_ERR_RESPONSE_TOO_LARGE = defineError(
+  'FEED_ERR_RESPONSE_TOO_LARGE',
+  'Answer from %s is larger than %s bytes',
+  502,
+  false,
+);
+
 /** The custom CA file for TLS could not be read. */
 export const FEED_ERR_TLS_CA = defineError('FEED_ERR_TLS_CA', 'Cannot read the CA file %s (%s)', 500, false);
 
