@@ -25,7 +25,7 @@ import {
   createFileRulesStore,
 } from './api/index.ts';
 import type { ApiSettings, AuthConfig, RulesStore } from './api/index.ts';
-import { openInstanceRegistry } from './instances/index.ts';
+import { connectionPolicyFromEnv, openInstanceRegistry } from './instances/index.ts';
 import { API_ERR_CONFIG } from './shared/errors/index.ts';
 import { createSyncMetrics, openSyncControl, startScheduler, startWorker } from './sync/index.ts';
 import type { Handle } from './sync/index.ts';
@@ -231,8 +231,18 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
         ),
     });
     handles.push({ name: 'rules', handle: { close: () => Promise.resolve(rules.close()) } });
-    const instances = await openInstanceRegistry(boot.instancesFile);
-    const shared = { instances, logger, ...(boot.redisPrefix !== undefined ? { prefix: boot.redisPrefix } : {}) };
+    const policy = await connectionPolicyFromEnv(env, {
+      redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      ...(has('api') ? { api: { host: api.host, port: api.port } } : {}),
+      ...(!has('api') && boot.metricsPort !== undefined ? { api: { host: api.host, port: boot.metricsPort } } : {}),
+    });
+    const instances = await openInstanceRegistry(boot.instancesFile, { policy });
+    const shared = {
+      instances,
+      logger,
+      clientOptions: { policy },
+      ...(boot.redisPrefix !== undefined ? { prefix: boot.redisPrefix } : {}),
+    };
     const metrics = new Registry();
     const syncMetrics = createSyncMetrics(metrics);
     if (has('worker')) {

@@ -9,6 +9,7 @@ import { createAnonymizer, keyFromEnv, loadRulesFile } from '../anonymizer/index
 import { apiSettingsFromEnv } from '../api/index.ts';
 import { API_ERR_CONFIG } from '../shared/errors/index.ts';
 import { runPassOnce } from '../sync/index.ts';
+import { connectionPolicyFromEnv, openInstanceRegistry } from '../instances/index.ts';
 import type { CliIo } from './main.ts';
 
 const USAGE = 'Usage: fhir-sync sync <instance> <resourceType> [--since <ISO instant>] [--reverse] [--no-lock]\n';
@@ -83,9 +84,12 @@ export default async function syncCommand(argv: string[], io: CliIo): Promise<nu
     { level: io.env.LOG_LEVEL ?? 'info', base: { service: 'fhir-sync', cli: 'sync' } },
     pino.destination(2),
   );
+  // The same network policy and CA directory as the service (issue 10).
+  const policy = await connectionPolicyFromEnv(io.env, { redisUrl: io.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
   const summary = await runPassOnce(
     {
-      instances,
+      instances: await openInstanceRegistry(instances, { policy }),
+      clientOptions: { policy },
       logger,
       anonymizer: createAnonymizer({ rules, key }),
       key,

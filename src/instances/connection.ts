@@ -16,6 +16,7 @@ export function toFhirConnection(server: ServerConnection): FhirConnection {
     fhirPath: server.fhirUrlPath,
     auth: server.auth,
     timeoutMs: server.timeoutMs,
+    ...(server.maxResponseBytes === undefined ? {} : { maxResponseBytes: server.maxResponseBytes }),
     ...(server.tls === undefined ? {} : { tls: server.tls }),
   };
 }

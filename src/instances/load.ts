@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, isCollection, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { SYNC_ERR_INSTANCES_FILE, SYNC_ERR_INSTANCES_INVALID } from '../shared/errors/index.ts';
+import type { ConnectionPolicy } from '../shared/fhir-client.ts';
 import { validateInstancesData } from './schema.ts';
 import type { DocPath, RawProblem } from './schema.ts';
 import type { ConfigProblem, InstancesConfig } from './types.ts';
@@ -17,14 +18,21 @@ export interface LoadedInstances {
   readonly document: Document;
 }
 
+/** Options of the loader. */
+export interface LoadOptions {
+  /** Network policy and CA directory the servers must respect. @defaultValue DEFAULT_CONNECTION_POLICY */
+  readonly policy?: ConnectionPolicy;
+}
+
 /**
  * Reads, validates and freezes an instances file.
  * @param path - file path.
+ * @param options - the connection policy.
  * @returns the frozen configuration and its YAML document.
  * @throws AppError SYNC_ERR_INSTANCES_FILE when unreadable, SYNC_ERR_INSTANCES_INVALID with
  *   `details.problems` when invalid.
  */
-export async function loadInstancesFile(path: string): Promise<LoadedInstances> {
+export async function loadInstancesFile(path: string, options: LoadOptions = {}): Promise<LoadedInstances> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -35,17 +43,17 @@ export async function loadInstancesFile(path: string): Promise<LoadedInstances> 
       { cause: err },
     );
   }
-  return parseInstances(text, { source: path });
+  return parseInstances(text, { ...options, source: path });
 }
 
 /**
  * Validates instances YAML text.
  * @param text - YAML text.
- * @param options - `source` names the text in messages (a file path).
+ * @param options - `source` names the text in messages (a file path); `policy` as for the file.
  * @returns the frozen configuration and its YAML document.
  * @throws AppError SYNC_ERR_INSTANCES_INVALID with `details.problems` (every problem, with line:column).
  */
-export function parseInstances(text: string, options: { source: string }): LoadedInstances {
+export function parseInstances(text: string, options: LoadOptions & { source: string }): LoadedInstances {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const problems: ConfigProblem[] = document.errors.map((e) => {
@@ -58,7 +66,7 @@ export function parseInstances(text: string, options: { source: string }): Loade
     };
   });
   if (problems.length === 0) {
-    const result = validateInstancesData(document.toJS({ maxAliasCount: 0 }) ?? {});
+    const result = validateInstancesData(document.toJS({ maxAliasCount: 0 }) ?? {}, options.policy);
     if (result.ok) {
       return { config: deepFreeze(result.config), document };
     }
@@ -86,17 +94,18 @@ export function invalid(source: string, problems: readonly ConfigProblem[]): Err
  */
 export function formatProblem(source: string, p: ConfigProblem): string {
   const where = p.line === undefined ? source : `${source}:${p.line}:${p.column ?? 1}`;
-  return `${where} ${p.path === '' ? '' : `${p.path} `}${p.message}`;
+  return `${where} ${p.path === '' ? '' : `${p.path} `}${p.message}${p.code === undefined ? '' : ` (${p.code})`}`;
 }
 
 function locate(document: Document, lineCounter: LineCounter, p: RawProblem): ConfigProblem {
   const path = formatPath(p.path);
   const offset = offsetOf(document, p.path);
+  const code = p.code === undefined ? {} : { code: p.code };
   if (offset === undefined) {
-    return { path, message: p.message };
+    return { path, message: p.message, ...code };
   }
   const pos = lineCounter.linePos(offset);
-  return { path, line: pos.line, column: pos.col, message: p.message };
+  return { path, line: pos.line, column: pos.col, message: p.message, ...code };
 }
 
 /** The deepest node that exists along the path (a missing key points at its parent map). */

@@ -11,11 +11,15 @@ import { stat } from 'node:fs/promises';
 import { atomicWrite } from '../shared/atomic-write.ts';
 import { isMap, isSeq } from 'yaml';
 import type { Document } from 'yaml';
+import type { ConnectionPolicy } from '../shared/fhir-client.ts';
 import {
+  SYNC_ERR_ADDRESS_REFUSED,
+  SYNC_ERR_CA_FILE_REFUSED,
   SYNC_ERR_INSTANCE_DISABLED,
   SYNC_ERR_INSTANCE_EXISTS,
   SYNC_ERR_INSTANCE_INVALID,
   SYNC_ERR_INSTANCE_UNKNOWN,
+  SYNC_ERR_SECRET_REF_REFUSED,
   SYNC_ERR_TYPE_NOT_SYNCED,
 } from '../shared/errors/index.ts';
 import { deepFreeze, loadInstancesFile, parseInstances } from './load.ts';
@@ -53,12 +57,25 @@ interface State {
   size: number;
 }
 
+/** Options of {@link openInstanceRegistry}. */
+export interface RegistryOptions {
+  /**
+   * Network policy and CA directory every server must respect, on load and on every change.
+   * @defaultValue DEFAULT_CONNECTION_POLICY
+   */
+  readonly policy?: ConnectionPolicy;
+}
+
 /**
  * Opens the registry over an instances file (which must exist and be valid).
  * @param path - path of config/instances.yaml.
+ * @param options - the connection policy.
  * @returns the registry.
  */
-export async function openInstanceRegistry(path: string): Promise<InstanceRegistry> {
+export async function openInstanceRegistry(path: string, options: RegistryOptions = {}): Promise<InstanceRegistry> {
+  const policy = options.policy;
+  const readState = (p: string): Promise<State> => readStateWith(p, policy);
+  const writeState = (p: string, doc: Document): Promise<State> => writeStateWith(p, doc, policy);
   let state = await readState(path);
   let chain: Promise<unknown> = Promise.resolve();
   const listeners = new Set<(config: InstancesConfig) => void>();
@@ -96,7 +113,7 @@ export async function openInstanceRegistry(path: string): Promise<InstanceRegist
         if (config.instances.some((i) => i.id === id)) {
           throw SYNC_ERR_INSTANCE_EXISTS.create(id);
         }
-        checkInstance(id, input, config);
+        checkInstance(id, input, config, policy);
         if (!isSeq(doc.get('instances'))) {
           doc.set('instances', doc.createNode([]));
         }
@@ -118,7 +135,7 @@ export async function openInstanceRegistry(path: string): Promise<InstanceRegist
             [id, 'id cannot be changed'],
           );
         }
-        checkInstance(id, merged, config);
+        checkInstance(id, merged, config, policy);
         doc.setIn(['instances', idx], doc.createNode(merged));
       });
       return mustFind(state.config, id);
@@ -170,10 +187,18 @@ export function assertEnabled(
   return inst;
 }
 
-function checkInstance(id: string, input: unknown, config: InstancesConfig): void {
+/** Policy refusals get their own code, so a client can tell them from plain mistakes. */
+const POLICY_ERRORS = [SYNC_ERR_SECRET_REF_REFUSED, SYNC_ERR_ADDRESS_REFUSED, SYNC_ERR_CA_FILE_REFUSED] as const;
+
+function checkInstance(
+  id: string,
+  input: unknown,
+  config: InstancesConfig,
+  policy: ConnectionPolicy | undefined,
+): void {
   const parsed = instanceSchema.safeParse(input);
   const raw: RawProblem[] = parsed.success
-    ? instanceProblems(parsed.data, config.global.adminTypes)
+    ? instanceProblems(parsed.data, config.global.adminTypes, policy)
     : parsed.error.issues.map((i) => ({ path: i.path.filter((k) => typeof k !== 'symbol'), message: i.message }));
   if (raw.length > 0) {
     const problems: ConfigProblem[] = raw.map((p) => ({
@@ -182,9 +207,11 @@ function checkInstance(id: string, input: unknown, config: InstancesConfig): voi
         .join('.')
         .replace(/\.\[/g, '['),
       message: p.message,
+      ...(p.code === undefined ? {} : { code: p.code }),
     }));
     const summary = problems.map((p) => `${p.path} ${p.message}`).join('; ');
-    throw SYNC_ERR_INSTANCE_INVALID.createWith({ location: problems[0]?.path, problems }, [
+    const refusal = POLICY_ERRORS.find((e) => problems.some((p) => p.code === e.code));
+    throw (refusal ?? SYNC_ERR_INSTANCE_INVALID).createWith({ location: problems[0]?.path, problems }, [
       id === '' ? '(no id)' : id,
       summary,
     ]);
@@ -230,16 +257,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-async function readState(path: string): Promise<State> {
+async function readStateWith(path: string, policy: ConnectionPolicy | undefined): Promise<State> {
   const s = await stat(path);
-  const loaded = await loadInstancesFile(path);
+  const loaded = await loadInstancesFile(path, { policy });
   return { config: loaded.config, document: loaded.document, mtimeMs: s.mtimeMs, size: s.size };
 }
 
 /** Validates the whole new text, then writes it atomically. */
-async function writeState(path: string, doc: Document): Promise<State> {
+async function writeStateWith(path: string, doc: Document, policy: ConnectionPolicy | undefined): Promise<State> {
   const text = doc.toString();
-  const loaded = parseInstances(text, { source: path });
+  const loaded = parseInstances(text, { source: path, policy });
   await atomicWrite(path, text);
   const s = await stat(path);
   return { config: deepFreeze(loaded.config), document: loaded.document, mtimeMs: s.mtimeMs, size: s.size };

@@ -7,6 +7,8 @@
  */
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
+import type { ConnectionPolicy } from '../shared/fhir-client.ts';
+import { connectionProblems } from './policy.ts';
 import { isResourceType } from './resource-types.ts';
 import { FEED_KINDS, LOCAL_ADMIN_RULES, UNSYNCED_RULES } from './types.ts';
 import type { InstancesConfig, LocalInstance } from './types.ts';
@@ -18,6 +20,8 @@ export type DocPath = readonly (string | number)[];
 export interface RawProblem {
   readonly path: DocPath;
   readonly message: string;
+  /** Catalogue code of a policy problem (secret reference, address, CA file). */
+  readonly code?: string;
 }
 
 /** Types reserved for the engine's own state on the servers (cursors, quarantine, audit). */
@@ -72,6 +76,7 @@ const connectionFields = {
   auth: authSchema.default({ type: 'none' }),
   tls: z.strictObject({ caFile: z.string().min(1) }).optional(),
   timeoutMs: z.int().min(1000).max(600_000).default(30_000),
+  maxResponseBytes: z.int().min(1024).max(1_073_741_824).optional(),
   bundleSize: z.int().min(2).max(10_000).default(100),
 };
 
@@ -132,10 +137,12 @@ const fileSchema = z.strictObject({
 /**
  * Validates parsed file content.
  * @param data - the YAML document as plain data.
+ * @param policy - network policy and CA directory. @defaultValue DEFAULT_CONNECTION_POLICY
  * @returns the normalized configuration (not yet frozen) or every problem found.
  */
 export function validateInstancesData(
   data: unknown,
+  policy?: ConnectionPolicy,
 ): { ok: true; config: InstancesConfig } | { ok: false; problems: RawProblem[] } {
   const parsed = fileSchema.safeParse(data);
   if (!parsed.success) {
@@ -145,7 +152,7 @@ export function validateInstancesData(
     };
   }
   const config = parsed.data as InstancesConfig;
-  const problems = semanticProblems(config);
+  const problems = semanticProblems(config, policy);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, config };
 }
 
@@ -153,8 +160,11 @@ function isKey(k: PropertyKey): k is string | number {
   return typeof k === 'string' || typeof k === 'number';
 }
 
-function semanticProblems(config: InstancesConfig): RawProblem[] {
-  const problems: RawProblem[] = [];
+function semanticProblems(config: InstancesConfig, policy: ConnectionPolicy | undefined): RawProblem[] {
+  const problems: RawProblem[] = connectionProblems(config.global, policy).map((p) => ({
+    ...p,
+    path: ['global', ...p.path],
+  }));
   config.global.adminTypes.forEach((t, i) => {
     if (RESERVED_TYPES.includes(t)) {
       problems.push({ path: ['global', 'adminTypes', i], message: 'is reserved for the engine state' });
@@ -169,20 +179,28 @@ function semanticProblems(config: InstancesConfig): RawProblem[] {
       seen.set(inst.id, idx);
     }
     problems.push(
-      ...instanceProblems(inst, config.global.adminTypes).map((p) => ({ ...p, path: ['instances', idx, ...p.path] })),
+      ...instanceProblems(inst, config.global.adminTypes, policy).map((p) => ({
+        ...p,
+        path: ['instances', idx, ...p.path],
+      })),
     );
   });
   return problems;
 }
 
 /**
- * Cross-field checks of one instance against the global admin types.
+ * Cross-field checks of one instance against the global admin types and the policies.
  * @param inst - a schema-valid instance.
  * @param adminTypes - the global server's admin types.
+ * @param policy - network policy and CA directory. @defaultValue DEFAULT_CONNECTION_POLICY
  * @returns problems with paths relative to the instance.
  */
-export function instanceProblems(inst: LocalInstance, adminTypes: readonly string[]): RawProblem[] {
-  const problems: RawProblem[] = [];
+export function instanceProblems(
+  inst: LocalInstance,
+  adminTypes: readonly string[],
+  policy?: ConnectionPolicy,
+): RawProblem[] {
+  const problems: RawProblem[] = connectionProblems(inst, policy);
   inst.sendTypes.forEach((t, i) => {
     if (RESERVED_TYPES.includes(t)) {
       problems.push({ path: ['sendTypes', i], message: 'is reserved for the engine state' });

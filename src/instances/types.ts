@@ -28,6 +28,11 @@ export interface ServerConnection {
    */
   readonly timeoutMs: number;
   /**
+   * Largest answer body read from this server, in bytes.
+   * @defaultValue 33554432 (32 MiB, the FHIR client's default)
+   */
+  readonly maxResponseBytes?: number;
+  /**
    * Largest transaction bundle written to this server, cursor entry included.
    * @defaultValue 100
    */
@@ -107,6 +112,8 @@ export interface InstancesConfig {
 /** One configuration problem and where it is (`file:line:column`, plus the YAML path). */
 export interface ConfigProblem {
   readonly path: string;
+  /** Catalogue code of a policy problem (secret reference, address, CA file). */
+  readonly code?: string;
   readonly line?: number;
   readonly column?: number;
   readonly message: string;

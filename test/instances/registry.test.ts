@@ -9,7 +9,7 @@ const initial = `# top comment survives
 version: 1
 global:
   baseUrl: http://127.0.0.1:8090/
-  auth: { type: basic, usernameEnv: G_USER, passwordEnv: G_PASS } # global auth
+  auth: { type: basic, usernameEnv: FHIR_SYNC_SECRET_G_USER, passwordEnv: FHIR_SYNC_SECRET_G_PASS } # global auth
 instances:
   # the first clinic
   - id: local-a
@@ -42,13 +42,13 @@ describe('instance registry', () => {
       id: 'local-b',
       baseUrl: 'http://127.0.0.1:8092',
       sendTypes: ['Patient', 'Observation'],
-      auth: { type: 'bearer', tokenEnv: 'LOCAL_B_TOKEN' },
+      auth: { type: 'bearer', tokenEnv: 'FHIR_SYNC_SECRET_LOCAL_B_TOKEN' },
     });
     expect(rec).toMatchObject({ id: 'local-b', baseUrl: 'http://127.0.0.1:8092/', enabled: true });
     const text = await readFile(file, 'utf8');
     expect(text).toContain('# top comment survives');
     expect(text).toContain('# the first clinic');
-    expect(text).toContain('LOCAL_B_TOKEN');
+    expect(text).toContain('FHIR_SYNC_SECRET_LOCAL_B_TOKEN');
     expect(parseInstances(text, { source: file }).config.instances).toHaveLength(2);
     expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     const again = await openInstanceRegistry(file);
@@ -63,7 +63,7 @@ describe('instance registry', () => {
       id: 'c',
       baseUrl: 'http://x/',
       sendTypes: ['Patient'],
-      auth: { type: 'basic', usernameEnv: 'U', passwordEnv: 'P', password: 's3cret-value' },
+      auth: { type: 'basic', usernameEnv: 'FHIR_SYNC_SECRET_U', passwordEnv: 'FHIR_SYNC_SECRET_P', password: 's3cret-value' },
     });
     await expect(bad).rejects.toMatchObject({ code: 'SYNC_ERR_INSTANCE_INVALID' });
     const err = await bad.catch((e: unknown) => e);

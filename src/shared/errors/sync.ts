@@ -29,6 +29,31 @@ export const SYNC_ERR_INSTANCE_INVALID = defineError(
   400,
   false,
 );
+/**
+ * An instance (or the global server) names a secret outside the declared set of instance
+ * secrets (`FHIR_SYNC_SECRET_*` environment variables): the service's own keys can never be
+ * sent to a FHIR server. details.problems lists each field.
+ */
+export const SYNC_ERR_SECRET_REF_REFUSED = defineError(
+  'SYNC_ERR_SECRET_REF_REFUSED',
+  'Instance %s names a secret outside FHIR_SYNC_SECRET_*: %s',
+  422,
+  false,
+);
+/** A baseUrl/tokenUrl the network policy refuses (link-local, metadata, own Redis/API, ...). */
+export const SYNC_ERR_ADDRESS_REFUSED = defineError(
+  'SYNC_ERR_ADDRESS_REFUSED',
+  'Instance %s has an address the network policy refuses: %s',
+  422,
+  false,
+);
+/** tls.caFile outside the configured CA directory (FHIR_SYNC_CA_DIR). */
+export const SYNC_ERR_CA_FILE_REFUSED = defineError(
+  'SYNC_ERR_CA_FILE_REFUSED',
+  'Instance %s has a CA file outside the CA directory: %s',
+  422,
+  false,
+);
 /** The instance id is not registered. */
 export const SYNC_ERR_INSTANCE_UNKNOWN = defineError(
   'SYNC_ERR_INSTANCE_UNKNOWN',
