@@ -263,7 +263,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
     }
     let app: FastifyInstance | undefined;
     if (has('api')) {
-      const control = await openSyncControl(shared);
+      const control = await openSyncControl({ ...shared, redisTimeoutMs: api.redisCommandTimeoutMs });
       handles.push({ name: 'sync-control', handle: control });
       app = await buildApp({
         sync: control.control,
@@ -278,6 +278,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
         trustProxy: api.trustProxy,
         docs: api.docs,
         readyTimeoutMs: api.readyTimeoutMs,
+        requestTimeoutMs: api.requestTimeoutMs,
       });
     } else if (boot.metricsPort !== undefined) {
       app = await buildOpsApp({ metrics, auth: boot.auth as AuthConfig, logger });

@@ -10,10 +10,12 @@ import rateLimit from '@fastify/rate-limit';
 import { API_ERR_CONFIG, API_ERR_RATE_LIMITED } from '../shared/errors/index.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { createAuditor } from './audit.ts';
+import type { RequestAuditor } from './audit.ts';
 import { createTokenVerifier } from './auth/verify.ts';
 import { authPluginFp } from './plugins/auth.ts';
+import type { ForbiddenAuditor } from './plugins/auth.ts';
 import { DOCS_PREFIX, docsPluginFp } from './plugins/docs.ts';
-import { errorsPlugin, pathOf } from './plugins/errors.ts';
+import { clientErrorHandler, errorsPlugin, frameworkErrorHandler, pathOf } from './plugins/errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -30,6 +32,8 @@ export const DEFAULT_BODY_LIMIT = 1_048_576;
 export const DEFAULT_RATE_LIMIT = { max: 600, timeWindowMs: 60_000 } as const;
 /** Default time /readyz waits for the sync side. */
 export const DEFAULT_READY_TIMEOUT_MS = 3_000;
+/** Default time a client has to send a whole request (headers and body). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 function checkOptions(options: AppOptions): void {
   const problems: string[] = [];
@@ -45,6 +49,7 @@ function checkOptions(options: AppOptions): void {
   };
   positive('bodyLimit', options.bodyLimit);
   positive('readyTimeoutMs', options.readyTimeoutMs);
+  positive('requestTimeoutMs', options.requestTimeoutMs);
   if (options.rateLimit) {
     positive('rateLimit.max', options.rateLimit.max);
     positive('rateLimit.timeWindowMs', options.rateLimit.timeWindowMs);
@@ -62,12 +67,21 @@ export interface OpsAppOptions {
 }
 
 async function baseApp(
-  options: Pick<AppOptions, 'logger' | 'trustProxy' | 'rateLimit' | 'auth'>,
+  options: Pick<AppOptions, 'logger' | 'trustProxy' | 'rateLimit' | 'auth' | 'requestTimeoutMs'> & {
+    readonly onForbidden?: ForbiddenAuditor;
+  },
   bodyLimit: number,
 ): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit,
+    // A slow client (slowloris) cannot hold a connection open: the whole request must arrive
+    // in time, checked every second (Node's default check interval is 30 s).
+    requestTimeout,
+    http: { connectionsCheckingInterval: Math.min(1000, requestTimeout) },
+    frameworkErrors: frameworkErrorHandler(bodyLimit),
+    clientErrorHandler,
     // Our own request log line (below) carries the path without the query string.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: options.trustProxy ?? false,
@@ -85,6 +99,7 @@ async function baseApp(
   await app.register(authPluginFp, {
     verify: createTokenVerifier(options.auth),
     publicPrefixes: [DOCS_PREFIX, UI_PREFIX],
+    ...(options.onForbidden === undefined ? {} : { onForbidden: options.onForbidden }),
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
@@ -109,6 +124,21 @@ export async function buildOpsApp(options: OpsAppOptions): Promise<FastifyInstan
 }
 
 /**
+ * Every 403 becomes an audit event (issue 10): a principal probing routes beyond its roles
+ * leaves a trace. Route templates only, never the URL (no query values, no path ids).
+ */
+function forbiddenAuditor(audit: RequestAuditor, rules: AppOptions['rules']): ForbiddenAuditor {
+  return (request, code) =>
+    audit(request, {
+      action: 'api.forbidden',
+      outcome: 'failure',
+      failureCode: code,
+      rulesVersion: rules.current().rulesVersion,
+      target: { method: request.method, route: request.routeOptions.url ?? 'unknown' },
+    });
+}
+
+/**
  * Builds the API (not yet listening).
  * @param options - services, auth and limits.
  * @returns the Fastify instance, ready to `listen` or `inject`.
@@ -118,11 +148,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   checkOptions(options);
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const now = options.now ?? ((): Date => new Date());
-  const app = await baseApp(options, bodyLimit);
+  const audit = createAuditor(options.audit, now);
+  const app = await baseApp({ ...options, onForbidden: forbiddenAuditor(audit, options.rules) }, bodyLimit);
   if (options.docs !== false) {
     await app.register(docsPluginFp, { version: pkg.version });
   }
-  const audit = createAuditor(options.audit, now);
   const { sync, rules, instances } = options;
   await app.register(healthRoutes, { sync, readyTimeoutMs: options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS });
   await app.register(metricsRoutes, { registry: options.metrics });

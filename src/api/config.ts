@@ -4,7 +4,7 @@
  * carry secrets.
  */
 import { API_ERR_CONFIG } from '../shared/errors/index.ts';
-import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT, DEFAULT_READY_TIMEOUT_MS } from './app.ts';
+import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT, DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './app.ts';
 
 /** Where and how the API listens, and where the rules live. */
 export interface ApiSettings {
@@ -22,6 +22,10 @@ export interface ApiSettings {
   readonly docs: boolean;
   /** @defaultValue 3000 (API_READY_TIMEOUT_MS) */
   readonly readyTimeoutMs: number;
+  /** @defaultValue 30000 (API_REQUEST_TIMEOUT_MS: time to send a whole request) */
+  readonly requestTimeoutMs: number;
+  /** @defaultValue 3000 (REDIS_COMMAND_TIMEOUT_MS: an API call that needs Redis answers 503 after it) */
+  readonly redisCommandTimeoutMs: number;
   /** @defaultValue 'config/anonymization.yaml' (RULES_FILE) */
   readonly rulesFile: string;
   /** @defaultValue 'data/rules-versions' (RULES_VERSIONS_DIR) */
@@ -76,6 +80,8 @@ export function apiSettingsFromEnv(env: Env): ApiSettings {
     trustProxy: trustProxyOf(env.API_TRUST_PROXY),
     docs: docs === 'on' || docs === 'true',
     readyTimeoutMs: int(env, 'API_READY_TIMEOUT_MS', DEFAULT_READY_TIMEOUT_MS, 1, 60_000, problems),
+    requestTimeoutMs: int(env, 'API_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1000, 600_000, problems),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 3000, 100, 60_000, problems),
     rulesFile: env.RULES_FILE !== undefined && env.RULES_FILE !== '' ? env.RULES_FILE : 'config/anonymization.yaml',
     rulesVersionsDir:
       env.RULES_VERSIONS_DIR !== undefined && env.RULES_VERSIONS_DIR !== ''

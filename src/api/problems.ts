@@ -48,6 +48,13 @@ export interface Problem {
 /** Media type of error answers. */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/**
+ * Caps of an error answer (issue 10: a 480 KB rules file with thousands of problems made a
+ * 62 MB answer). The first items are shown, then one item says how many were left out;
+ * texts are cut. The answer stays a few hundred KB at most, whatever the input.
+ */
+export const PROBLEM_LIMITS = Object.freeze({ items: 100, itemText: 300, detail: 1000, instance: 200 });
+
 /** JSON schema of a Problem, shared by every route's error responses (`$ref: 'Problem#'`). */
 export const problemSchema = {
   $id: 'Problem',
@@ -148,14 +155,14 @@ function validationItems(context: string, errors: readonly AjvLikeError[]): Prob
  * @returns the problem.
  */
 export function toProblem(err: AppError, path: string): Problem {
-  const errors = problemItems(err);
+  const errors = capItems(problemItems(err));
   return {
     type: `urn:fhir-sync:problem:${err.code}`,
     title: STATUS_CODES[err.status] ?? 'Error',
     status: err.status,
-    detail: err.message,
+    detail: cut(err.message, PROBLEM_LIMITS.detail),
     code: err.code,
-    instance: path,
+    instance: cut(path, PROBLEM_LIMITS.instance),
     retryable: err.retryable,
     ...(errors.length > 0 ? { errors } : {}),
   };
@@ -177,6 +184,38 @@ export function problemItems(err: AppError): ProblemItem[] {
     return one ? [one] : [];
   }
   return items;
+}
+
+/**
+ * The first {@link PROBLEM_LIMITS}.items items with their texts cut, plus one item counting
+ * the rest.
+ * @param items - every item.
+ * @returns at most `items + 1` items.
+ */
+export function capItems(items: readonly ProblemItem[]): ProblemItem[] {
+  const shown = items.slice(0, PROBLEM_LIMITS.items).map(cutItem);
+  const hidden = items.length - shown.length;
+  return hidden > 0 ? [...shown, { detail: `${hidden} more problem(s) not shown`, code: 'truncated' }] : shown;
+}
+
+function cutItem(item: ProblemItem): ProblemItem {
+  return {
+    ...item,
+    detail: cut(item.detail, PROBLEM_LIMITS.itemText),
+    ...(item.location === undefined ? {} : { location: cut(item.location, PROBLEM_LIMITS.itemText) }),
+    ...(item.pointer === undefined ? {} : { pointer: cut(item.pointer, PROBLEM_LIMITS.itemText) }),
+    ...(item.code === undefined ? {} : { code: cut(item.code, 100) }),
+  };
+}
+
+/**
+ * A text cut to a length, marked with an ellipsis.
+ * @param text - any text.
+ * @param max - most characters kept.
+ * @returns the text, or its head and `…`.
+ */
+export function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
 function toItem(raw: unknown): ProblemItem | undefined {

@@ -102,6 +102,12 @@ export interface AppOptions {
    */
   readonly readyTimeoutMs?: number;
   /**
+   * Time a client has to send a whole request (headers and body), in milliseconds; after it
+   * the connection gets a 408 problem and is closed.
+   * @defaultValue 30000
+   */
+  readonly requestTimeoutMs?: number;
+  /**
    * Trust X-Forwarded-For from a reverse proxy (the client address keys the rate limit).
    * @defaultValue false
    */

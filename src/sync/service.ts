@@ -76,9 +76,10 @@ export interface Handle {
   close(): Promise<void>;
 }
 
-function redisOf(config: SyncServiceConfig): Redis {
+function redisOf(config: SyncServiceConfig, extra: { commandTimeout?: number } = {}): Redis {
   return new Redis(config.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
     maxRetriesPerRequest: null,
+    ...extra,
   });
 }
 
@@ -163,7 +164,15 @@ export async function startScheduler(
  * @returns control, audit sink and the queue (for tests), with `close()`.
  */
 export async function openSyncControl(
-  config: SyncServiceConfig & { readonly clientOptions?: FhirClientOptions },
+  config: SyncServiceConfig & {
+    readonly clientOptions?: FhirClientOptions;
+    /**
+     * Longest wait for one Redis call of the API (ioredis `commandTimeout`, and a deadline
+     * around each call): a stalled Redis makes the API answer 503, never hang.
+     * @defaultValue 3000
+     */
+    readonly redisTimeoutMs?: number;
+  },
 ): Promise<
   Handle & {
     readonly control: SyncControl;
@@ -172,7 +181,8 @@ export async function openSyncControl(
   }
 > {
   const registry = await registryOf(config);
-  const redis = redisOf(config);
+  const redisTimeoutMs = config.redisTimeoutMs ?? 3000;
+  const redis = redisOf(config, { commandTimeout: redisTimeoutMs });
   const prefix = config.prefix ?? 'fhir-sync';
   const queue = initSyncQueue({ connection: redis, prefix, name: config.queueName });
   let cached: { key: string; store: FhirStore } | undefined;
@@ -189,6 +199,7 @@ export async function openSyncControl(
     config: () => registry.config(),
     globalStore,
     status: createStatusStore(redis, prefix),
+    redisTimeoutMs,
   });
   return {
     control,

@@ -7,7 +7,12 @@
 import type { Basic } from '@medplum/fhirtypes';
 import { assertEnabled } from '../instances/index.ts';
 import type { InstancesConfig, LocalInstance } from '../instances/index.ts';
-import { SYNC_ERR_RANGE_UNSUPPORTED, SYNC_ERR_TYPE_NOT_SYNCED } from '../shared/errors/index.ts';
+import {
+  AppError,
+  SYNC_ERR_QUEUE_UNAVAILABLE,
+  SYNC_ERR_RANGE_UNSUPPORTED,
+  SYNC_ERR_TYPE_NOT_SYNCED,
+} from '../shared/errors/index.ts';
 import type { SyncControl, SyncRange, TypeStatus } from './control.ts';
 import type { SyncJobData } from './engine.ts';
 import type { FhirStore } from './fhir-store.ts';
@@ -25,6 +30,32 @@ export interface SyncControlDeps {
   readonly status?: StatusStore;
   /** @defaultValue () => new Date() */
   readonly clock?: () => Date;
+  /**
+   * Deadline of each Redis call (queue, status): past it, or on a Redis error, the call fails
+   * with the retryable SYNC_ERR_QUEUE_UNAVAILABLE (503), so the API never hangs on Redis.
+   * @defaultValue 3000
+   */
+  readonly redisTimeoutMs?: number;
+}
+
+/**
+ * Runs a Redis call with a deadline; Redis failures become SYNC_ERR_QUEUE_UNAVAILABLE.
+ * @param ms - the deadline.
+ * @param call - the call.
+ * @returns its result.
+ */
+export async function redisCall<T>(ms: number, call: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(SYNC_ERR_QUEUE_UNAVAILABLE.create(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([call(), deadline]);
+  } catch (err) {
+    throw err instanceof AppError ? err : SYNC_ERR_QUEUE_UNAVAILABLE.createWith({}, ['Redis error'], { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -34,6 +65,7 @@ export interface SyncControlDeps {
  */
 export function createSyncControl(deps: SyncControlDeps): SyncControl {
   const clock = deps.clock ?? ((): Date => new Date());
+  const redis = <T>(call: () => Promise<T>): Promise<T> => redisCall(deps.redisTimeoutMs ?? 3000, call);
   const instance = async (id: string): Promise<LocalInstance> => {
     const config = await deps.config();
     return assertEnabled(
@@ -45,16 +77,16 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
     triggerSync: async (instanceId, resourceType, range) => {
       const inst = await instance(instanceId);
       const job = jobFor(inst, resourceType, range);
-      return { jobId: await deps.queue.addManual(job) };
+      return { jobId: await redis(() => deps.queue.addManual(job)) };
     },
-    getJob: (jobId) => deps.queue.getJob(jobId),
+    getJob: (jobId) => redis(() => deps.queue.getJob(jobId)),
     status: async () => {
       const config = await deps.config();
       const store = await deps.globalStore();
       const [cursors, quarantine, passes] = await Promise.all([
         store.searchAll('Basic', { code: `${STATE_CODE_SYSTEM}|cursor`, _count: '1000' }),
         listQuarantineRecords(store),
-        deps.status?.all() ?? Promise.resolve(new Map<string, PassStatus>()),
+        deps.status === undefined ? Promise.resolve(new Map<string, PassStatus>()) : redis(() => deps.status!.all()),
       ]);
       const cursorOf = new Map(
         cursors.flatMap((b) => {
@@ -105,11 +137,11 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
         ...(filter.resourceType === undefined ? {} : { resourceType: filter.resourceType }),
         ...(filter.ids === undefined ? {} : { ids: filter.ids }),
       };
-      return { jobId: await deps.queue.addManual(job) };
+      return { jobId: await redis(() => deps.queue.addManual(job)) };
     },
     ready: async () => {
-      const [redis, global] = await Promise.all([
-        deps.queue.ping(),
+      const [redisUp, global] = await Promise.all([
+        redis(() => deps.queue.ping()).catch(() => false),
         deps
           .globalStore()
           .then((s) => s.read('Basic', '00000000-0000-5000-8000-000000000000'))
@@ -118,7 +150,7 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
             () => false,
           ),
       ]);
-      return { redis, global };
+      return { redis: redisUp, global };
     },
   };
 }

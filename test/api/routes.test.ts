@@ -167,6 +167,7 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
     expect(gone.statusCode).toBe(404);
     expect(gone.json().code).toBe('API_ERR_INSTANCE_NOT_FOUND');
     expect(ctx.audit.slice(before).map((e) => `${e.action}:${e.outcome}:${e.target?.instanceId}`)).toEqual([
+      'api.forbidden:failure:undefined', // the viewer's POST (issue 10: 403s are audited)
       'instance.add:success:b',
       'instance.add:failure:b',
       'instance.update:success:b',

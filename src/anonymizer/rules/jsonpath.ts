@@ -15,6 +15,12 @@ export type ParsedPath =
   { readonly ok: true; readonly segments: PathSegment[] } | { readonly ok: false; readonly reason: string };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+/**
+ * Most steps a path may have: the plan graph numbers a step inside its rule with 6 bits
+ * (plan/graph.ts, POS = 64), and no FHIR element sits that deep anyway (issue 10: a longer
+ * path used to crash the compiler with a TypeError, a 500 at the API).
+ */
+export const MAX_PATH_STEPS = 63;
 
 /**
  * Parses a JSONPath of the supported subset.
@@ -37,6 +43,9 @@ export function parseJsonPath(expr: string): ParsedPath {
           : fail(`unexpected '${expr[i]}'`, i);
     if (typeof r !== 'number') {
       return r;
+    }
+    if (segments.length > MAX_PATH_STEPS) {
+      return fail(`it has more than ${MAX_PATH_STEPS} steps`, i);
     }
     i = r;
   }

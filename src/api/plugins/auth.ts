@@ -5,7 +5,7 @@
  * the roles that may use it in `config.access`; a route without a list is open to every
  * role for GET/HEAD and closed to all for anything else (fail closed).
  * Missing token → 401 API_ERR_UNAUTHENTICATED; bad token → 401 API_ERR_INVALID_TOKEN;
- * wrong role → 403 API_ERR_FORBIDDEN. Tokens are never logged.
+ * wrong role → 403 API_ERR_FORBIDDEN (audited through `onForbidden`). Tokens are never logged.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -28,11 +28,16 @@ declare module 'fastify' {
   }
 }
 
+/** Records a refused (403) request; its failure must not change the answer. */
+export type ForbiddenAuditor = (request: FastifyRequest, code: string) => Promise<void>;
+
 /** Options of the auth plugin. */
 export interface AuthPluginOptions {
   readonly verify: TokenVerifier;
   /** Path prefixes served without a token (static pages with no data). */
   readonly publicPrefixes?: readonly string[];
+  /** Called for every 403, before it is answered (the API audits them). */
+  readonly onForbidden?: ForbiddenAuditor;
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -91,7 +96,9 @@ async function authPlugin(app: FastifyInstance, opts: AuthPluginOptions): Promis
     request.principal = principal;
     const allowed = request.is404 ? READ_ROLES : access;
     if (!hasRole(principal, allowed)) {
-      throw API_ERR_FORBIDDEN.create(allowed.length > 0 ? allowed.join(', ') : 'none (route closed)');
+      const err = API_ERR_FORBIDDEN.create(allowed.length > 0 ? allowed.join(', ') : 'none (route closed)');
+      await opts.onForbidden?.(request, err.code).catch(() => undefined);
+      throw err;
     }
   });
   await Promise.resolve();

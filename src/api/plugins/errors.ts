@@ -4,9 +4,15 @@
  * the code, the route and the stack frames, never an error message that did not come from
  * the catalogue (a foreign message may quote request content).
  */
+import type { Socket } from 'node:net';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { API_ERR_ROUTE_NOT_FOUND } from '../../shared/errors/index.ts';
+import {
+  API_ERR_BAD_REQUEST,
+  API_ERR_HEADERS_TOO_LARGE,
+  API_ERR_REQUEST_TIMEOUT,
+  API_ERR_ROUTE_NOT_FOUND,
+} from '../../shared/errors/index.ts';
 import type { AppError } from '../../shared/errors/index.ts';
 import { PROBLEM_CONTENT_TYPE, problemSchema, toAppError, toProblem } from '../problems.ts';
 
@@ -84,6 +90,50 @@ async function errorPlugin(app: FastifyInstance, opts: ErrorPluginOptions): Prom
     return sendProblem(reply, API_ERR_ROUTE_NOT_FOUND.create(request.method, pathOf(request)), request);
   });
   await Promise.resolve();
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing (a URL that does not decode, such
+ * as `/x%ff`) get the same problem+json answer as everything else, never Fastify's default
+ * JSON that echoes the URL.
+ * @param bodyLimit - the body limit (for 413 messages).
+ * @returns the handler.
+ */
+export function frameworkErrorHandler(
+  bodyLimit: number,
+): (err: unknown, request: FastifyRequest, reply: FastifyReply) => void {
+  return (err, request, reply) => {
+    const mapped = toAppError(err, bodyLimit);
+    request.log.info({ code: mapped.code, status: mapped.status }, 'request refused before routing');
+    void sendProblem(reply, mapped, request);
+  };
+}
+
+/**
+ * Fastify's `clientErrorHandler`: errors of the HTTP parser and the request timeout, where no
+ * request object exists yet, answered on the raw socket as problem+json (then closed).
+ * @param err - the socket-level error.
+ * @param socket - the client socket.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) {
+    return;
+  }
+  const mapped =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? API_ERR_REQUEST_TIMEOUT.create()
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? API_ERR_HEADERS_TOO_LARGE.create()
+        : API_ERR_BAD_REQUEST.create('malformed HTTP request');
+  const body = JSON.stringify(toProblem(mapped, ''));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${mapped.status} ${toProblem(mapped, '').title}\r\n` +
+        `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** Registers the problem+json error handler, the 404 handler and the shared Problem schema. */

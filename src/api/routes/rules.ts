@@ -8,10 +8,15 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
-import { API_ERR_RULES_VERSION_NOT_FOUND } from '../../shared/errors/index.ts';
+import {
+  API_ERR_INPUT_TOO_DEEP,
+  API_ERR_PREVIEW_FAILED,
+  API_ERR_RULES_VERSION_NOT_FOUND,
+  AppError,
+} from '../../shared/errors/index.ts';
 import { audited } from '../audit.ts';
 import type { RequestAuditor } from '../audit.ts';
-import { problemItems, problemSchema } from '../problems.ts';
+import { capItems, cut, problemItems, problemSchema } from '../problems.ts';
 import type { RulesStore } from '../rules/types.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import { problemResponses } from '../schemas.ts';
@@ -77,6 +82,35 @@ const reportSchema = {
     paths: { type: 'object', additionalProperties: { type: 'string' } },
   },
 } as const;
+
+/**
+ * Deepest nesting a preview sample may have. Real FHIR stays far below (nested questionnaire
+ * items, extensions of extensions); a sample thousands of levels deep only exhausts stacks.
+ */
+export const MAX_PREVIEW_DEPTH = 256;
+
+/**
+ * Whether a JSON value nests deeper than a limit (iterative: no stack for the input to blow).
+ * @param value - parsed JSON.
+ * @param max - the limit.
+ * @returns true when some value sits deeper than `max`.
+ */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) {
+      continue;
+    }
+    if (depth >= max) {
+      return true;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
 
 interface PreviewBody {
   resource?: Resource;
@@ -245,7 +279,7 @@ function registerValidate(app: FastifyInstance, opts: RulesRoutesOptions): void 
       return reply.send(
         check.ok
           ? { valid: true, version: check.version, rulesVersion: check.rulesVersion }
-          : { valid: false, code: check.error.code, errors: problemItems(check.error) },
+          : { valid: false, code: check.error.code, errors: capItems(problemItems(check.error)) },
       );
     },
   );
@@ -291,7 +325,24 @@ function registerPreview(app: FastifyInstance, opts: RulesRoutesOptions): void {
     (request, reply) => {
       const { resource, resources, rules } = request.body;
       const batch = resources ?? (resource ? [resource] : []);
-      return reply.send(opts.rules.preview(batch, rules));
+      if (nestsDeeperThan(batch, MAX_PREVIEW_DEPTH + 1)) {
+        throw API_ERR_INPUT_TOO_DEEP.create('preview sample', MAX_PREVIEW_DEPTH);
+      }
+      let result: ReturnType<RulesStore['preview']>;
+      try {
+        result = opts.rules.preview(batch, rules);
+      } catch (err) {
+        // Coded refusals (invalid draft rules) keep their answer; anything the engine did not
+        // expect is a 422 about the sample, never a 500 (issue 10).
+        if (err instanceof AppError) {
+          throw err;
+        }
+        throw API_ERR_PREVIEW_FAILED.createWith({}, [err instanceof Error ? err.name : 'error'], { cause: err });
+      }
+      const outcomes = result.outcomes.map((o) =>
+        o.ok || o.location === undefined ? o : { ...o, location: cut(o.location, 300) },
+      );
+      return reply.send({ ...result, outcomes });
     },
   );
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { coverage, createAnonymizer, loadRules, makeKey } from '../../anonymizer/index.ts';
 import type { CompiledRules, DeidKey } from '../../anonymizer/index.ts';
+import { AppError, CFG_ERR_RULES_INVALID } from '../../shared/errors/index.ts';
 import type { RulesEngine } from './types.ts';
 
 /** Options of the engine adapter. */
@@ -23,7 +24,21 @@ export interface AnonymizerEngineOptions {
 export function anonymizerRulesEngine(opts: AnonymizerEngineOptions = {}): RulesEngine<CompiledRules> {
   const key = opts.previewKey ?? makeKey('preview', randomBytes(32));
   return {
-    load: (text, source) => loadRules(text, { source }),
+    load: (text, source) => {
+      try {
+        return loadRules(text, { source });
+      } catch (err) {
+        // The loader refuses bad files with coded problems; an exception it did not expect
+        // (a compiler limit) is still a refusal of this file, not a server error (issue 10).
+        if (err instanceof AppError) {
+          throw err;
+        }
+        const problem = { message: `the rules could not be compiled (${err instanceof Error ? err.name : 'error'})` };
+        throw CFG_ERR_RULES_INVALID.createWith({ location: source, problems: [problem] }, [source, 1, problem.message], {
+          cause: err,
+        });
+      }
+    },
     versionOf: (rules) => rules.version,
     previewAnonymizer: (rules) => createAnonymizer({ rules, key }),
     coverage: (rules) => coverage(rules),

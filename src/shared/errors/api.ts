@@ -41,6 +41,34 @@ export const API_ERR_UNSUPPORTED_MEDIA_TYPE = defineError(
   415,
   false,
 );
+/** The request (headers and body) did not arrive within API_REQUEST_TIMEOUT_MS. */
+export const API_ERR_REQUEST_TIMEOUT = defineError(
+  'API_ERR_REQUEST_TIMEOUT',
+  'The request did not arrive within the time limit',
+  408,
+  false,
+);
+/** Request headers above the server's limit. */
+export const API_ERR_HEADERS_TOO_LARGE = defineError(
+  'API_ERR_HEADERS_TOO_LARGE',
+  'The request headers are too large',
+  431,
+  false,
+);
+/** A JSON body nested deeper than the route accepts (a stack-exhausting input). */
+export const API_ERR_INPUT_TOO_DEEP = defineError(
+  'API_ERR_INPUT_TOO_DEEP',
+  'The %s nests deeper than %s levels',
+  422,
+  false,
+);
+/** The preview could not process the sample (too large or too deep for the engine). */
+export const API_ERR_PREVIEW_FAILED = defineError(
+  'API_ERR_PREVIEW_FAILED',
+  'The sample could not be de-identified (%s)',
+  422,
+  false,
+);
 /** No route for this method and path. */
 export const API_ERR_ROUTE_NOT_FOUND = defineError('API_ERR_ROUTE_NOT_FOUND', 'No route %s %s', 404, false);
 /** Too many requests from one client in the window. */
