@@ -64,7 +64,11 @@ export function connectionProblems(
   for (const [path, url] of urls) {
     const why = typeof url === 'string' ? checkUrl(policy.net, url) : undefined;
     if (why !== undefined) {
-      problems.push({ path, message: `is refused by the network policy (${why})`, code: SYNC_ERR_ADDRESS_REFUSED.code });
+      problems.push({
+        path,
+        message: `is refused by the network policy (${why})`,
+        code: SYNC_ERR_ADDRESS_REFUSED.code,
+      });
     }
   }
   if (server.tls !== undefined && !insideDir(server.tls.caFile, policy.caDir)) {
@@ -133,7 +137,8 @@ export async function connectionPolicyFromEnv(
   if (problems.length > 0) {
     throw SYNC_ERR_OPTIONS.createWith({ problems }, ['network policy', problems.join('; ')]);
   }
-  const caDir = env.FHIR_SYNC_CA_DIR !== undefined && env.FHIR_SYNC_CA_DIR !== '' ? env.FHIR_SYNC_CA_DIR : DEFAULT_CA_DIR;
+  const caDir =
+    env.FHIR_SYNC_CA_DIR !== undefined && env.FHIR_SYNC_CA_DIR !== '' ? env.FHIR_SYNC_CA_DIR : DEFAULT_CA_DIR;
   return Object.freeze({ net: built.policy, caDir });
 }
 

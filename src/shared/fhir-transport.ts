@@ -84,7 +84,10 @@ const dnsLookup: Lookup = async (hostname) => (await lookup(hostname, { all: tru
  */
 export function createTransport(opts: TransportOptions): Send {
   const ca = opts.caFile === undefined ? undefined : readCa(opts.caFile, opts.policy.caDir);
-  const dispatcher = opts.fetch === undefined || ca !== undefined ? guardedAgent(opts.policy.net, ca, opts.lookup ?? dnsLookup) : undefined;
+  const dispatcher =
+    opts.fetch === undefined || ca !== undefined
+      ? guardedAgent(opts.policy.net, ca, opts.lookup ?? dnsLookup)
+      : undefined;
   const baseFetch: FetchFn = opts.fetch ?? (undiciFetch as unknown as FetchFn);
   return async (url, init, maxBytes = opts.maxResponseBytes) => {
     const timeout = AbortSignal.timeout(opts.timeoutMs);

@@ -103,7 +103,12 @@ function parseRule(entry: string): NetRule | undefined {
     return { label: entry, ranges, ...(port === undefined ? {} : { port }) };
   }
   if (/^[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*\.?$/i.test(target)) {
-    return { label: entry, ranges: [], host: target.toLowerCase().replace(/\.$/, ''), ...(port === undefined ? {} : { port }) };
+    return {
+      label: entry,
+      ranges: [],
+      host: target.toLowerCase().replace(/\.$/, ''),
+      ...(port === undefined ? {} : { port }),
+    };
   }
   return undefined;
 }
@@ -142,9 +147,10 @@ function rangesOf(target: string): (readonly [Ip, number])[] | undefined {
  *   (the service's own endpoints).
  * @returns the policy, or every problem found.
  */
-export function createNetPolicy(
-  options: { allow?: string; deny?: string; extraDeny?: readonly NetRule[] } = {},
-): { policy: NetPolicy; problems: string[] } {
+export function createNetPolicy(options: { allow?: string; deny?: string; extraDeny?: readonly NetRule[] } = {}): {
+  policy: NetPolicy;
+  problems: string[];
+} {
   const builtin = parseNetRules(BUILTIN_DENY.join(','));
   const deny = parseNetRules(options.deny ?? '');
   const allow = options.allow === undefined || options.allow.trim() === '' ? undefined : parseNetRules(options.allow);
@@ -278,7 +284,10 @@ export function checkUrl(policy: NetPolicy, url: string | URL): string | undefin
     return 'not a URL';
   }
   const port = parsed.port !== '' ? Number(parsed.port) : parsed.protocol === 'https:' ? 443 : 80;
-  const host = parsed.hostname.replace(/^\[|\]$/g, '').toLowerCase().replace(/\.$/, '');
+  const host = parsed.hostname
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   if (ipaddr.isValid(host)) {
     return checkAddress(policy, host, port);
   }

@@ -63,7 +63,12 @@ describe('instance registry', () => {
       id: 'c',
       baseUrl: 'http://x/',
       sendTypes: ['Patient'],
-      auth: { type: 'basic', usernameEnv: 'FHIR_SYNC_SECRET_U', passwordEnv: 'FHIR_SYNC_SECRET_P', password: 's3cret-value' },
+      auth: {
+        type: 'basic',
+        usernameEnv: 'FHIR_SYNC_SECRET_U',
+        passwordEnv: 'FHIR_SYNC_SECRET_P',
+        password: 's3cret-value',
+      },
     });
     await expect(bad).rejects.toMatchObject({ code: 'SYNC_ERR_INSTANCE_INVALID' });
     const err = await bad.catch((e: unknown) => e);

@@ -117,7 +117,9 @@ describe('network policy', () => {
   it("refuses the service's own Redis and API endpoints, other ports on the same host stay allowed", async () => {
     const s = await serve(ok);
     const port = Number(new URL(s.url).port);
-    const own = policy({ extraDeny: [...ownEndpointRules('127.0.0.1', port, []), ...ownEndpointRules('0.0.0.0', 6379, [])] });
+    const own = policy({
+      extraDeny: [...ownEndpointRules('127.0.0.1', port, []), ...ownEndpointRules('0.0.0.0', 6379, [])],
+    });
     const client = createFhirClient({ baseUrl: `http://localhost:${port}/` }, { policy: own });
     expect((await failure(client.get(client.fhirUrl('Basic', 'x')))).code).toBe(FEED_ERR_ADDRESS_REFUSED.code);
     const redis = createFhirClient({ baseUrl: 'http://127.0.0.2:6379/' }, { policy: own });
@@ -286,11 +288,18 @@ describe('tls.caFile only from the CA directory', () => {
     writeFileSync(join(root, 'secret.txt'), 'DEID_HMAC_KEY=...\n');
     symlinkSync(join(root, 'secret.txt'), join(caDir, 'link.pem'));
     const p = { ...DEFAULT_CONNECTION_POLICY, caDir };
-    for (const caFile of [join(root, 'secret.txt'), join(caDir, '..', 'secret.txt'), join(caDir, 'link.pem'), '/etc/passwd']) {
+    for (const caFile of [
+      join(root, 'secret.txt'),
+      join(caDir, '..', 'secret.txt'),
+      join(caDir, 'link.pem'),
+      '/etc/passwd',
+    ]) {
       expect(() => createFhirClient({ baseUrl: 'https://h/', tls: { caFile } }, { policy: p }), caFile).toThrow(
         expect.objectContaining({ code: FEED_ERR_TLS_CA.code }),
       );
     }
-    expect(() => createFhirClient({ baseUrl: 'https://h/', tls: { caFile: join(caDir, 'good.pem') } }, { policy: p })).not.toThrow();
+    expect(() =>
+      createFhirClient({ baseUrl: 'https://h/', tls: { caFile: join(caDir, 'good.pem') } }, { policy: p }),
+    ).not.toThrow();
   });
 });

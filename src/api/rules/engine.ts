@@ -34,9 +34,13 @@ export function anonymizerRulesEngine(opts: AnonymizerEngineOptions = {}): Rules
           throw err;
         }
         const problem = { message: `the rules could not be compiled (${err instanceof Error ? err.name : 'error'})` };
-        throw CFG_ERR_RULES_INVALID.createWith({ location: source, problems: [problem] }, [source, 1, problem.message], {
-          cause: err,
-        });
+        throw CFG_ERR_RULES_INVALID.createWith(
+          { location: source, problems: [problem] },
+          [source, 1, problem.message],
+          {
+            cause: err,
+          },
+        );
       }
     },
     versionOf: (rules) => rules.version,
