@@ -33,6 +33,7 @@ import {
 } from './errors/index.ts';
 import { AppError } from './errors/define.ts';
 import {
+  codedCause,
   createTransport,
   DEFAULT_CONNECTION_POLICY,
   DEFAULT_MAX_RESPONSE_BYTES,
@@ -41,7 +42,7 @@ import {
 } from './fhir-transport.ts';
 import type { ConnectionPolicy, FetchFn, Lookup, Send } from './fhir-transport.ts';
 
-export { networkError, urlPath, DEFAULT_CA_DIR, DEFAULT_CONNECTION_POLICY } from './fhir-transport.ts';
+export { codedCause, networkError, urlPath, DEFAULT_CA_DIR, DEFAULT_CONNECTION_POLICY } from './fhir-transport.ts';
 export type { ConnectionPolicy, FetchFn, Lookup } from './fhir-transport.ts';
 
 /**
@@ -349,8 +350,9 @@ async function requestToken(send: Send, req: TokenRequest, clock: () => number):
     throw FEED_ERR_TOKEN_REJECTED.create(path, `HTTP ${res.status}`);
   }
   const body: unknown = await res.json().catch((err: unknown) => {
-    if (err instanceof AppError || (err as { cause?: unknown } | null)?.cause instanceof AppError) {
-      throw err instanceof AppError ? err : (err as { cause: AppError }).cause;
+    const coded = codedCause(err); // the size cap; anything else is an unreadable answer
+    if (coded !== undefined) {
+      throw coded;
     }
     return undefined;
   });

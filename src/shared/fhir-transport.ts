@@ -289,7 +289,13 @@ export function networkError(err: unknown, url: string, timeoutMs: number): unkn
   return FEED_ERR_CONNECTION.create(urlPath(url), systemCode(err));
 }
 
-function codedCause(err: unknown): AppError | undefined {
+/**
+ * The coded error behind a rejection: the error itself, or one of its causes (a body read
+ * that failed on the size cap rejects with a TypeError whose cause is the coded error).
+ * @param err - what was thrown.
+ * @returns the coded error, or undefined for an uncoded one.
+ */
+export function codedCause(err: unknown): AppError | undefined {
   let cur: unknown = err;
   for (let depth = 0; depth < 4 && cur && typeof cur === 'object'; depth++) {
     if (cur instanceof AppError) {

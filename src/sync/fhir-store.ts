@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
-import { createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
+import { codedCause, createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
 import type { FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
 import { AppError, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
 
@@ -72,9 +72,9 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
       return { status: slot.status ?? 200, body };
     } catch (err) {
       const name = (err as { name?: string }).name;
-      const cause = (err as { cause?: unknown }).cause;
-      if (cause instanceof AppError) {
-        throw cause; // raised while reading the body (size cap)
+      const coded = codedCause(err);
+      if (coded !== undefined && coded !== err) {
+        throw coded; // raised while reading the body (size cap)
       }
       if (slot.status === undefined || err instanceof AppError || name === 'AbortError') {
         throw err; // no HTTP answer: network error, timeout, abort; or a coded refusal

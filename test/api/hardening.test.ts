@@ -177,13 +177,7 @@ describe('API hardening', () => {
         '{"resourceType":"Basic","id":"z"}' +
         ']}'.repeat(n) +
         '}';
-      const extensions =
-        '{"resource":{"resourceType":"Patient","id":"p","extension":[' +
-        '{"url":"http://x","extension":['.repeat(n) +
-        '{"url":"http://x","valueString":"a"}' +
-        ']}'.repeat(n) +
-        ']}}';
-      for (const payload of [contained, extensions]) {
+      for (const payload of [contained, nestedExtensions(n)]) {
         const res = await ctx.app.inject({ method: 'POST', url: '/rules/preview', headers: json, payload });
         expect(res.statusCode).toBe(422);
         expect(res.json()).toMatchObject({ code: 'API_ERR_INPUT_TOO_DEEP' });
@@ -192,13 +186,12 @@ describe('API hardening', () => {
 
     it('previews a sample just under the depth limit without a 5xx, with short locations', async () => {
       const n = 120;
-      const payload =
-        '{"resource":{"resourceType":"Patient","id":"p","extension":[' +
-        '{"url":"http://x","extension":['.repeat(n) +
-        '{"url":"http://x","valueString":"a"}' +
-        ']}'.repeat(n) +
-        ']}}';
-      const res = await ctx.app.inject({ method: 'POST', url: '/rules/preview', headers: json, payload });
+      const res = await ctx.app.inject({
+        method: 'POST',
+        url: '/rules/preview',
+        headers: json,
+        payload: nestedExtensions(n),
+      });
       expect(res.statusCode).toBeLessThan(500);
       for (const o of res.json<{ outcomes?: { location?: string }[] }>().outcomes ?? []) {
         expect((o.location ?? '').length).toBeLessThanOrEqual(301);
@@ -253,3 +246,14 @@ describe('a stalled Redis gives 503, not a hanging request', () => {
     }
   }, 30_000);
 });
+
+/** A preview body whose Patient nests `n` extensions inside each other (built as text: no recursion here). */
+function nestedExtensions(n: number): string {
+  return (
+    '{"resource":{"resourceType":"Patient","id":"p","extension":[' +
+    '{"url":"http://x","extension":['.repeat(n) +
+    '{"url":"http://x","valueString":"a"}' +
+    ']}'.repeat(n) +
+    ']}}'
+  );
+}

@@ -4,12 +4,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFhirClient, DEFAULT_CONNECTION_POLICY, type FhirConnection } from '../../src/shared/fhir-client.ts';
 import {
   FEED_ERR_CONFIG,
@@ -21,30 +20,9 @@ import {
   FEED_ERR_TOKEN_UNAVAILABLE,
   isRetryable,
 } from '../../src/shared/errors/index.ts';
-import { sendJson, startServer, type Handler, type TestServer } from './support/http-server.ts';
+import { failure, ok, sendJson, serverPool, type TestServer } from './support/http-server.ts';
 
-const servers: TestServer[] = [];
-async function serve(handler: Handler): Promise<TestServer> {
-  const s = await startServer(handler);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function ok(_req: unknown, res: ServerResponse): void {
-  sendJson(res, 200, { resourceType: 'Basic', id: 'x' }, 'application/fhir+json');
-}
-
-async function failure(p: Promise<unknown>): Promise<Error & { code?: string; retryable?: boolean }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string; retryable?: boolean };
-  }
-  throw new Error('expected a failure');
-}
+const serve = serverPool();
 
 describe('createFhirClient: base URLs and headers', () => {
   it('resolves FHIR paths under fhirPath, sends no X-Medplum header and no credentials without auth', async () => {
@@ -230,8 +208,7 @@ describe('createFhirClient: network failures', () => {
   it('turns a refused connection into a retryable FEED_ERR_CONNECTION', async () => {
     const s = await serve(ok);
     const url = s.url;
-    await s.close();
-    servers.length = 0;
+    await s.close(); // closed again after the test: harmless
     const c = createFhirClient({ baseUrl: url });
     const err = await failure(c.get(c.fhirUrl('Basic', 'x')));
     expect(FEED_ERR_CONNECTION.is(err)).toBe(true);

@@ -5,10 +5,9 @@
  * Real sockets on loopback; nothing leaves the machine.
  */
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FEED_ERR_ADDRESS_REFUSED,
   FEED_ERR_CREDENTIAL_REFUSED,
@@ -21,31 +20,9 @@ import { createFhirClient, DEFAULT_CONNECTION_POLICY } from '../../src/shared/fh
 import type { ConnectionPolicy } from '../../src/shared/fhir-client.ts';
 import { createNetPolicy, ownEndpointRules } from '../../src/shared/net-policy.ts';
 import { getJson } from '../../src/changes/http.ts';
-import { sendJson, startServer } from '../changes/support/http-server.ts';
-import type { Handler, TestServer } from '../changes/support/http-server.ts';
+import { failure, ok, sendJson, serverPool } from '../changes/support/http-server.ts';
 
-const servers: TestServer[] = [];
-async function serve(handler: Handler): Promise<TestServer> {
-  const s = await startServer(handler);
-  servers.push(s);
-  return s;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function ok(_req: unknown, res: ServerResponse): void {
-  sendJson(res, 200, { resourceType: 'Basic', id: 'x' }, 'application/fhir+json');
-}
-
-async function failure(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error('expected a failure');
-}
+const serve = serverPool();
 
 function policy(options: Parameters<typeof createNetPolicy>[0]): ConnectionPolicy {
   const { policy: net, problems } = createNetPolicy(options);
