@@ -13,7 +13,8 @@
  * 7. quarantine records of resources that now go through are deleted in the same bundle.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { SYNC_ERR_CHANGE_INVALID } from '../shared/errors/index.ts';
+import { SYNC_ERR_CHANGE_INVALID, SYNC_ERR_TOO_DEEP } from '../shared/errors/index.ts';
+import { MAX_RESOURCE_DEPTH, nestsDeeperThan } from '../shared/json-depth.ts';
 import { latestPerResource } from '../changes/index.ts';
 import type { Change, ResourceChange } from '../changes/index.ts';
 import { keyOf } from './bundle.ts';
@@ -101,11 +102,6 @@ export async function preparePage(
 ): Promise<PreparedPage> {
   const counts: PrepareCounts = { resources: 0, deletes: 0, dependencies: 0, skipped: 0, masked: 0, dropped: 0 };
   const quarantined: QuarantineRecord[] = [];
-  const latest = latestPerResource(changes.map(checkChange));
-  const resources = latest.filter((c): c is ResourceChange => c.kind === 'resource');
-  const kept = resources.filter((c) => !channel.skip(c.resource));
-  counts.skipped = resources.length - kept.length;
-
   const planned = new Map<string, Planned>();
   const failed = new Set<string>();
   const fail = (type: string, id: string, code: string, detail?: string): void => {
@@ -114,6 +110,19 @@ export async function preparePage(
       record(channel, ctx, { resourceType: type, targetId: id, op: 'upsert', reasonCode: code, detail }),
     );
   };
+  // A change without a usable id is quarantined under its pseudonym; the page goes on.
+  const valid = changes.filter((c) => {
+    if (validId(c.id)) {
+      return true;
+    }
+    fail(c.resourceType, channel.targetId(c.resourceType, String(c.id)), SYNC_ERR_CHANGE_INVALID.code);
+    return false;
+  });
+  const latest = latestPerResource(valid);
+  const resources = latest.filter((c): c is ResourceChange => c.kind === 'resource');
+  const kept = resources.filter((c) => !channel.skip(c.resource));
+  counts.skipped = resources.length - kept.length;
+
   await transformBatch(
     channel,
     kept.map((c) => c.resource),
@@ -139,11 +148,8 @@ export async function preparePage(
   return { ops: [...puts, ...deletes, ...quarantineOps, ...unquarantine], quarantined, counts };
 }
 
-function checkChange(change: Change): Change {
-  if (typeof change.id !== 'string' || !/^[A-Za-z0-9\-.]{1,64}$/.test(change.id)) {
-    throw SYNC_ERR_CHANGE_INVALID.create(change.resourceType);
-  }
-  return change;
+function validId(id: unknown): boolean {
+  return typeof id === 'string' && /^[A-Za-z0-9\-.]{1,64}$/.test(id);
 }
 
 /** Transforms a batch and plans its PUTs (references carried, id and meta set). */
@@ -155,9 +161,18 @@ async function transformBatch(
   fail: (type: string, id: string, code: string, detail?: string) => void,
   counts: PrepareCounts,
 ): Promise<void> {
-  const plans = await referencePlans(channel, sources);
-  const outcomes = channel.transform(sources);
-  sources.forEach((src, i) => {
+  // Nothing recursive may see a resource nested past the cap (it would exhaust the stack and
+  // fail the page): it is quarantined here, whatever the channel's transform.
+  const usable = sources.filter((src) => {
+    if (!nestsDeeperThan(src, MAX_RESOURCE_DEPTH)) {
+      return true;
+    }
+    fail(src.resourceType, channel.targetId(src.resourceType, src.id ?? ''), SYNC_ERR_TOO_DEEP.code);
+    return false;
+  });
+  const plans = await referencePlans(channel, usable);
+  const outcomes = channel.transform(usable);
+  usable.forEach((src, i) => {
     const type = src.resourceType;
     const id = channel.targetId(type, src.id ?? '');
     const outcome = outcomes[i];

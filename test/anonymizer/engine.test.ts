@@ -89,6 +89,38 @@ describe('fail closed', () => {
     });
   });
 
+  it('fails a resource nested past the cap with a code, before anything recursive walks it', () => {
+    // 10,000 levels of contained resources (or extensions) used to exhaust the stack: a thrown
+    // RangeError that failed the whole batch, or DEID_ERR_INTERNAL.
+    let contained: Json = { resourceType: 'Observation', id: 'c', status: 'final', code: { text: 'x' } };
+    let extension: Json = { url: 'http://example.org/x', valueString: 'Liz Conn' };
+    for (let i = 0; i < 10_000; i++) {
+      contained = {
+        resourceType: 'Observation',
+        id: `c${i}`,
+        status: 'final',
+        code: { text: 'x' },
+        contained: [contained],
+      };
+      extension = { url: 'http://example.org/x', extension: [extension] };
+    }
+    const deepExt = { ...patient, id: 'p-deep', extension: [extension] };
+    const { outcomes, report } = anonymizer(rules).deidentify([patient, contained, deepExt] as Resource[], {
+      instanceId: 'local-a',
+      related: [deepExt as Resource],
+    });
+    expect(outcomes.map((o) => (o.ok ? 'ok' : `${o.code}@${o.location}`))).toEqual([
+      'ok',
+      'DEID_ERR_TOO_DEEP@Observation',
+      'DEID_ERR_TOO_DEEP@Patient',
+    ]);
+    expect(outcomes[2]).toMatchObject({
+      pseudonymousId: anonymizer(rules).pseudonymousId('local-a', 'Patient', 'p-deep'),
+    });
+    expect(JSON.stringify(outcomes.slice(1))).not.toContain('Liz');
+    expect(report.failed).toMatchObject({ DEID_ERR_TOO_DEEP: 2 });
+  });
+
   it('requires an instance id', () => {
     expect(() => anonymizer(rules).deidentify([patient as Resource], { instanceId: '' })).toThrow(
       expect.objectContaining({ code: 'DEID_ERR_INTERNAL' }),

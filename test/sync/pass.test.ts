@@ -261,6 +261,30 @@ describe('runPass (forward)', () => {
     expect(global.get(`Patient/${ps('Patient', 'bad')}`)).toBeDefined();
   });
 
+  it('quarantines a resource nested past the cap and a change without a usable id; the page goes on', async () => {
+    // 10,000 levels of contained resources exhausted the stack of every recursive walker and
+    // failed the whole page, again on every retry.
+    let deep: Observation = O('deep-0', 'p1');
+    for (let i = 1; i < 10_000; i++) {
+      deep = { ...O('deep', 'p1'), contained: [deep] };
+    }
+    seed(P('p1'));
+    seed(O('o1', 'p1'), deep, O('o2', 'p1'));
+    changes.push({ ...changed(O('bad id', 'p1')), id: 'bad id' });
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    const s = await runPass(deps(), { instanceId: 'a', resourceType: 'Observation' });
+    expect(s).toMatchObject({ resources: 2, quarantined: 2 });
+    expect(global.get(`Observation/${ps('Observation', 'o1')}`)).toBeDefined();
+    expect(global.get(`Observation/${ps('Observation', 'o2')}`)).toBeDefined();
+    expect(global.get(`Observation/${ps('Observation', 'deep')}`)).toBeUndefined();
+    const reason = (type: string, id: string): string | undefined =>
+      parseQuarantine(global.get(`Basic/${quarantineId('forward', 'a', type, ps(type, id))}`) as Basic)?.reasonCode;
+    expect(reason('Observation', 'deep')).toBe('SYNC_ERR_TOO_DEEP');
+    expect(reason('Observation', 'bad id')).toBe('SYNC_ERR_CHANGE_INVALID');
+    // The cursor passed all four Observation changes (two pages).
+    expect(JSON.parse(cursorOnGlobal('Observation')!)).toEqual({ n: 4 });
+  });
+
   it('isolates what the server refuses (4xx) by bisecting, quarantines it, writes the rest', async () => {
     seed(...['a1', 'a2', 'a3', 'a4', 'a5'].map((id) => P(id)));
     global.refuse.add(ps('Patient', 'a4'));

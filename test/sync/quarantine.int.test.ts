@@ -146,4 +146,47 @@ describe('quarantine', () => {
     expect(await onGlobal(target)).toBe(410);
     expect(await listQuarantineRecords(storeAt(urls.global), { instanceId: id })).toEqual([]);
   });
+
+  it('quarantines a poison record nested past the cap on the real servers; the rest of the page is written', async () => {
+    // 200 levels of extensions (400 JSON levels), past the cap of 256 and below what HAPI's own
+    // parser accepts; the stack overflow of far deeper records is shown by test/sync/pass.test.ts.
+    let extension: Record<string, unknown> = { url: 'http://example.org/x', valueString: 'poison' };
+    for (let i = 0; i < 200; i++) {
+      extension = { url: 'http://example.org/x', extension: [extension] };
+    }
+    const put = async (localId: string, body: Observation): Promise<void> => {
+      const res = await fetch(`${urls.localB}/Observation/${localId}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/fhir+json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBeLessThan(300);
+    };
+    const [poison, plain] = [observations[8]!, observations[9]!];
+    const base = async (localId: string): Promise<Observation> => ({
+      ...(await getJson<Observation>(`${urls.localB}/Observation/${localId}`)).body,
+      meta: undefined,
+    });
+    await put(poison, { ...(await base(poison)), extension: [extension] as unknown as Observation['extension'] });
+    await put(plain, { ...(await base(plain)), status: 'amended' });
+
+    const pass = (await engine.runJob({ kind: 'pass', instanceId: id, resourceType: 'Observation' }, { lock: noLock }))
+      .passes![0]!;
+    expect(pass).toMatchObject({ resources: 1, quarantined: 1 });
+    expect(
+      (await getJson<Observation>(`${urls.global}/Observation/${real.pseudonymousId(id, 'Observation', plain)}`)).body
+        .status,
+    ).toBe('amended');
+    const items = (await listQuarantineRecords(storeAt(urls.global), { instanceId: id })).map(toQuarantineItem);
+    expect(items.map((i) => [i.pseudonymousId, i.reasonCode])).toEqual([
+      [real.pseudonymousId(id, 'Observation', poison), 'SYNC_ERR_TOO_DEEP'],
+    ]);
+    // A retry quarantines it again without failing; once deleted on the local, it is deleted on the global.
+    const again = await engine.runJob({ kind: 'quarantine-retry', instanceId: id }, { lock: noLock });
+    expect(again.retry).toMatchObject({ stillQuarantined: 1 });
+    expect((await fetch(`${urls.localB}/Observation/${poison}`, { method: 'DELETE' })).status).toBeLessThan(300);
+    const retried = await engine.runJob({ kind: 'quarantine-retry', instanceId: id }, { lock: noLock });
+    expect(retried.retry).toMatchObject({ deleted: 1, stillQuarantined: 0 });
+    expect(await onGlobal(poison)).toBe(410);
+  });
 });

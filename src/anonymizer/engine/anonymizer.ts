@@ -5,7 +5,8 @@
  * Questionnaires it carries). The function is pure: no I/O, no clock, no randomness.
  */
 import type { Questionnaire, QuestionnaireItem, Resource } from '@medplum/fhirtypes';
-import { AppError, DEID_ERR_INTERNAL } from '../../shared/errors/index.ts';
+import { AppError, DEID_ERR_INTERNAL, DEID_ERR_TOO_DEEP } from '../../shared/errors/index.ts';
+import { MAX_RESOURCE_DEPTH, nestsDeeperThan } from '../../shared/json-depth.ts';
 import { fhirSchema } from '../fhir/schema.ts';
 import { createPlanGraph } from '../plan/graph.ts';
 import { buildPredicates } from '../plan/predicates.ts';
@@ -80,15 +81,23 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
     identifiers: new Map(),
   });
 
-  const deidentify = (
+  /** A failed outcome: codes, types and a pseudonymous id only, never a value. */
+  const failure = (r: Resource, refs: ReferenceEnv, code: string, location: string): DeidOutcome => {
+    const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
+    const id =
+      typeof r?.id === 'string' && schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
+    return { ok: false, sourceType, pseudonymousId: id, code, location };
+  };
+
+  /** De-identifies resources that share one batch context (dictionary, offsets, bundle fullUrls). */
+  const runBatch = (
     resources: readonly Resource[],
-    context: DeidContext,
-  ): { outcomes: DeidOutcome[]; report: DeidReport } => {
-    if (typeof context.instanceId !== 'string' || context.instanceId === '') {
-      throw DEID_ERR_INTERNAL.create('context.instanceId');
-    }
-    const all = [...resources, ...(context.related ?? [])];
-    const refs = refsFor(context.instanceId, collectFullUrls(all));
+    related: readonly Resource[],
+    instanceId: string,
+    report: ReportBuilder,
+  ): DeidOutcome[] => {
+    const all = [...resources, ...related];
+    const refs = refsFor(instanceId, collectFullUrls(all));
     const batch: BatchEnv = {
       refs,
       settings: rules.settings,
@@ -99,7 +108,6 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
       shifted: new Map(),
     };
     const questionnaires = withBatchQuestionnaires(baseQuestionnaires, all);
-    const report = new ReportBuilder(runtime, tries);
     const walker = new Walker({
       graph,
       rules: runtime,
@@ -108,7 +116,7 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
       mark,
       itemCodes: (q, linkId) => (q === undefined ? undefined : questionnaires.get(q)?.get(linkId)),
     });
-    const outcomes = resources.map((r): DeidOutcome => {
+    return resources.map((r): DeidOutcome => {
       const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
       try {
         const out = walker.top(r);
@@ -121,10 +129,47 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
             ? err.details.location
             : walker.location();
         report.discard(code);
-        const id =
-          typeof r?.id === 'string' && schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
-        return { ok: false, sourceType, pseudonymousId: id, code, location };
+        return failure(r, refs, code, location);
       }
+    });
+  };
+
+  const deidentify = (
+    resources: readonly Resource[],
+    context: DeidContext,
+  ): { outcomes: DeidOutcome[]; report: DeidReport } => {
+    if (typeof context.instanceId !== 'string' || context.instanceId === '') {
+      throw DEID_ERR_INTERNAL.create('context.instanceId');
+    }
+    const instanceId = context.instanceId;
+    const report = new ReportBuilder(runtime, tries);
+    // A resource nested past the cap is refused before anything recursive (the batch context
+    // included) looks at it: thousands of levels would exhaust the stack and fail the batch.
+    const deep = resources.map((r) => nestsDeeperThan(r, MAX_RESOURCE_DEPTH));
+    const usable = resources.filter((_, i) => !deep[i]);
+    const related = (context.related ?? []).filter((r) => !nestsDeeperThan(r, MAX_RESOURCE_DEPTH));
+    let done: DeidOutcome[];
+    try {
+      done = runBatch(usable, related, instanceId, report);
+    } catch {
+      // The shared context itself failed: each resource alone, so one bad resource fails only itself.
+      done = usable.map((r) => {
+        try {
+          return runBatch([r], related, instanceId, report)[0]!;
+        } catch {
+          report.discard(DEID_ERR_INTERNAL.code);
+          return failure(r, refsFor(instanceId, new Map()), DEID_ERR_INTERNAL.code, 'batch context');
+        }
+      });
+    }
+    let next = 0;
+    const outcomes = resources.map((r, i): DeidOutcome => {
+      if (!deep[i]) {
+        return done[next++]!;
+      }
+      report.discard(DEID_ERR_TOO_DEEP.code);
+      const where = typeof r?.resourceType === 'string' ? r.resourceType : 'resource';
+      return failure(r, refsFor(instanceId, new Map()), DEID_ERR_TOO_DEEP.code, where);
     });
     return { outcomes, report: report.build() };
   };

@@ -17,6 +17,7 @@ import {
 import { audited } from '../audit.ts';
 import type { RequestAuditor } from '../audit.ts';
 import { capItems, cut, problemItems, problemSchema } from '../problems.ts';
+import { MAX_RESOURCE_DEPTH, nestsDeeperThan } from '../../shared/json-depth.ts';
 import type { RulesStore } from '../rules/types.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import { problemResponses } from '../schemas.ts';
@@ -87,30 +88,7 @@ const reportSchema = {
  * Deepest nesting a preview sample may have. Real FHIR stays far below (nested questionnaire
  * items, extensions of extensions); a sample thousands of levels deep only exhausts stacks.
  */
-export const MAX_PREVIEW_DEPTH = 256;
-
-/**
- * Whether a JSON value nests deeper than a limit (iterative: no stack for the input to blow).
- * @param value - parsed JSON.
- * @param max - the limit.
- * @returns true when some value sits deeper than `max`.
- */
-export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) {
-      continue;
-    }
-    if (depth >= max) {
-      return true;
-    }
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      stack.push([child, depth + 1]);
-    }
-  }
-  return false;
-}
+export const MAX_PREVIEW_DEPTH = MAX_RESOURCE_DEPTH;
 
 interface PreviewBody {
   resource?: Resource;

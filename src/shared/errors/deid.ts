@@ -61,4 +61,14 @@ export const DEID_ERR_METHOD_NOT_APPLICABLE = defineError(
   false,
 );
 /** Any other failure inside the engine; the resource is dropped, never passed through. */
+/**
+ * A resource nested deeper than the engine walks (MAX_RESOURCE_DEPTH): refused before any
+ * recursive walk, so one hostile resource cannot exhaust the stack and fail its batch.
+ */
+export const DEID_ERR_TOO_DEEP = defineError(
+  'DEID_ERR_TOO_DEEP',
+  'Resource at %s nests deeper than the engine walks',
+  422,
+  false,
+);
 export const DEID_ERR_INTERNAL = defineError('DEID_ERR_INTERNAL', 'De-identification failed at %s', 500, false);

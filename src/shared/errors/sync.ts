@@ -121,7 +121,17 @@ export const SYNC_ERR_JOB_INVALID = defineError('SYNC_ERR_JOB_INVALID', 'Invalid
 export const SYNC_ERR_QUEUE_UNAVAILABLE = defineError('SYNC_ERR_QUEUE_UNAVAILABLE', 'Queue unavailable: %s', 503, true);
 /** Sync options out of range (bundle size, retries...). */
 export const SYNC_ERR_OPTIONS = defineError('SYNC_ERR_OPTIONS', 'Invalid sync option %s: %s', 500, false);
-/** A resource change carries no usable id. */
+/**
+ * A resource nested deeper than the service walks (MAX_RESOURCE_DEPTH): quarantined before any
+ * recursive step (references, de-identification, serialisation) can exhaust the stack.
+ */
+export const SYNC_ERR_TOO_DEEP = defineError(
+  'SYNC_ERR_TOO_DEEP',
+  'Resource of type %s nests deeper than the service walks',
+  422,
+  false,
+);
+/** A resource change carries no usable id (quarantined under its pseudonym; the page goes on). */
 export const SYNC_ERR_CHANGE_INVALID = defineError(
   'SYNC_ERR_CHANGE_INVALID',
   'Change of type %s has no valid id',
