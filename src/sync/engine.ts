@@ -128,10 +128,20 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     }
     return store;
   };
+  // One client per connection for the life of the engine, so an OAuth token is reused until
+  // it expires instead of being fetched again for every pass.
+  const clients = new Map<string, ReturnType<typeof createFhirClient>>();
+  const clientFor = (server: ServerConnection): ReturnType<typeof createFhirClient> => {
+    const key = JSON.stringify(toFhirConnection(server));
+    let client = clients.get(key);
+    if (client === undefined) {
+      client = createFhirClient(toFhirConnection(server), deps.clientOptions);
+      clients.set(key, client);
+    }
+    return client;
+  };
   const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed =>
-    createChangeFeed(feedConfig(feed, pageSize), {
-      client: createFhirClient(toFhirConnection(server), deps.clientOptions),
-    });
+    createChangeFeed(feedConfig(feed, pageSize), { client: clientFor(server) });
 
   const openChannel = async (req: PassRequest): Promise<Channel> => {
     const config = await deps.config();

@@ -18,7 +18,7 @@ import type { JobProgress, SyncRange } from './control.ts';
 import { cursorPut, ensureCursor, loadCursor } from './cursor-store.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { prepareContext, preparePage, quarantinePut, record } from './prepare.ts';
-import type { PrepareContext, PrepareCounts } from './prepare.ts';
+import type { PrepareContext, PrepareCounts, PreparedPage } from './prepare.ts';
 import type { CursorState, Direction, StoredCursor } from './state.ts';
 import { writePage } from './writer.ts';
 import type { PageWriteResult, Rejection, RetryPolicy, WriterDeps } from './writer.ts';
@@ -110,24 +110,18 @@ export async function runPass(
   log.info({ cursorBefore: short(cursorBefore), backfill: req.range !== undefined }, 'pass started');
 
   // 2. Page by page: prepare (skip echoes, de-identify, carry references, pull dependencies),
-  //    then write data + cursor in one transaction.
-  for await (const page of channel.feed.pages(channel.resourceType, position, {
-    pageSize: channel.pageSize,
-    signal: req.signal,
-  })) {
-    if (page.changes.length === 0 && page.cursor === position) {
-      continue;
-    }
-    const prepared = await preparePage(channel, ctx, page.changes);
-    const state: CursorState = { ...emptyCursor(channel, deps.clock()), cursor: channel.codec.seal(page.cursor) };
+  //    then write data + cursor in one transaction. Pipelined: page N+1 is read and prepared
+  //    while page N is being written; commits stay in feed order with one in flight, and each
+  //    commit's precondition is the version the previous commit produced.
+  const commit = async (prepared: PreparedPage, cursor: string): Promise<void> => {
+    const state: CursorState = { ...emptyCursor(channel, deps.clock()), cursor: channel.codec.seal(cursor) };
     const cursorOp = stored === undefined ? undefined : cursorPut(state, stored.versionId);
     const written = await writePage(writer, prepared.ops, {
       cursor: cursorOp,
       quarantineOp: (r) => rejectionRecord(channel, ctx, r),
-      confirmCursor: () => confirmCursor(writer, channel, page.cursor),
+      confirmCursor: () => confirmCursor(writer, channel, cursor),
     });
     stored = stored === undefined ? undefined : { state, versionId: written.cursorVersion ?? stored.versionId };
-    position = page.cursor;
     add(totals, prepared.counts, prepared.quarantined.length, written);
     await onProgress?.({
       pages: totals.pages,
@@ -135,6 +129,26 @@ export async function runPass(
       deletes: totals.deletes,
       quarantined: totals.quarantined,
     });
+  };
+  let inFlight: Promise<void> = Promise.resolve();
+  try {
+    for await (const page of channel.feed.pages(channel.resourceType, position, {
+      pageSize: channel.pageSize,
+      signal: req.signal,
+    })) {
+      if (page.changes.length === 0 && page.cursor === position) {
+        continue;
+      }
+      position = page.cursor;
+      const prepared = await preparePage(channel, ctx, page.changes);
+      await inFlight; // a failed commit stops the pass here, before anything later is written
+      inFlight = commit(prepared, page.cursor);
+      inFlight.catch(() => undefined); // observed by the next await; no unhandled rejection meanwhile
+    }
+    await inFlight;
+  } finally {
+    // A read or prepare failure must not leave a write running behind the failed pass.
+    await inFlight.catch(() => undefined);
   }
   // Reaching here means the feed was read to its end.
   const drained = true;

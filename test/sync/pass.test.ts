@@ -285,6 +285,84 @@ describe('runPass (forward)', () => {
     expect(JSON.parse(cursorOnGlobal('Observation')!)).toEqual({ n: 4 });
   });
 
+  it('prepares the next page while the previous one is written, committing in feed order', async () => {
+    seed(P('p1'), P('p2'), P('p3'), P('p4'), P('p5'), P('p6'), P('p7'));
+    const events: string[] = [];
+    const transaction = global.transaction.bind(global);
+    global.transaction = async (bundle, signal) => {
+      const pages = (bundle.entry ?? []).filter((e) => e.request?.url?.startsWith('Patient/')).length;
+      events.push(`write ${pages} start`);
+      await new Promise((r) => setTimeout(r, 20)); // the global is slow: the next page is prepared meanwhile
+      const answer = await transaction(bundle, signal);
+      events.push(`write ${pages} end`);
+      return answer;
+    };
+    const feed = arrayFeed(changes, 3);
+    const pages = feed.pages.bind(feed);
+    feed.pages = async function* (type, cursor, options) {
+      for await (const page of pages(type, cursor, options)) {
+        events.push(`read ${page.changes.length}`);
+        yield page;
+      }
+    };
+    const summary = await runPass(
+      deps({
+        openChannel: (req) =>
+          Promise.resolve(
+            forwardChannel({
+              instance: config.instances[0]!,
+              global: config.global,
+              resourceType: req.resourceType,
+              feed,
+              anonymizer: fakeAnonymizer(['Organization']),
+              local,
+              globalStore: global,
+              codec,
+            }),
+          ),
+      }),
+      { instanceId: 'a', resourceType: 'Patient' },
+    );
+    expect(summary).toMatchObject({ resources: 7, pages: 3 });
+    // The cursor creation, then three pages; page 2 is read before page 1's write ends, and
+    // page 2's write starts only after page 1's ended.
+    expect(events).toEqual([
+      'write 0 start',
+      'write 0 end',
+      'read 3',
+      'write 3 start',
+      'read 3',
+      'write 3 end',
+      'write 3 start',
+      'read 1',
+      'write 3 end',
+      'write 1 start',
+      'write 1 end',
+    ]);
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 7 });
+  });
+
+  it('stops at a failed commit: nothing after it is written and the cursor stays before it', async () => {
+    seed(P('p1'), P('p2'), P('p3'), P('p4'), P('p5'), P('p6'));
+    let transactions = 0;
+    const transaction = global.transaction.bind(global);
+    global.transaction = async (bundle, signal) => {
+      if (++transactions === 2) {
+        await new Promise((r) => setTimeout(r, 10)); // page 2 is prepared meanwhile
+        global.failures.push('503');
+      }
+      return transaction(bundle, signal);
+    };
+    await expect(
+      runPass(deps({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } }), {
+        instanceId: 'a',
+        resourceType: 'Patient',
+      }),
+    ).rejects.toThrow();
+    expect(global.get(`Patient/${ps('Patient', 'p4')}`)).toBeUndefined();
+    expect(cursorOnGlobal('Patient')).toBeUndefined();
+  });
+
   it('isolates what the server refuses (4xx) by bisecting, quarantines it, writes the rest', async () => {
     seed(...['a1', 'a2', 'a3', 'a4', 'a5'].map((id) => P(id)));
     global.refuse.add(ps('Patient', 'a4'));

@@ -324,12 +324,16 @@ describe('PHI leak: nothing identifying leaves the local side', () => {
       const mid = Math.floor(target.text.length / 2);
       const planted = {
         name: target.name,
-        text: `${target.text.slice(0, mid)}${n.value.toUpperCase()}${target.text.slice(mid)}`,
+        // Spaced: a needle of digits counts only where it stands alone (not inside a timestamp).
+        text: `${target.text.slice(0, mid)} ${n.value.toUpperCase()} ${target.text.slice(mid)}`,
       };
       expect(scan([planted], [n]).length, n.value).toBe(1);
       expect(scan([{ name: 'json', text: JSON.stringify({ v: n.value }) }], [n]).length).toBe(1);
       expect(scan([{ name: 'url', text: `/x?q=${encodeURIComponent(n.value)}` }], [n]).length).toBe(1);
     }
+    const zip = { value: '01002', origin: 'postalCode' };
+    expect(scan([{ name: 'log', text: '{"time":1796472010027}' }], [zip])).toEqual([]);
+    expect(scan([{ name: 'log', text: 'zip 01002-1234' }], [zip])).toHaveLength(1);
     // The kinds of needles the brief names are all there.
     const origins = needles.map((n) => n.origin).join('\n');
     for (const kind of [

@@ -189,6 +189,23 @@ function formsOf(needle: string): string[] {
 }
 
 /**
+ * First place of a needle in a text. A needle of digits only must stand alone: a postal code
+ * inside a longer number (a millisecond timestamp in a log line) is not that postal code.
+ * @param hay - the text (lower case).
+ * @param needle - one form of the needle (lower case).
+ * @returns the index, or -1.
+ */
+function findNeedle(hay: string, needle: string): number {
+  const digits = /^\d+$/.test(needle);
+  for (let at = hay.indexOf(needle); at >= 0; at = hay.indexOf(needle, at + 1)) {
+    if (!digits || (!/\d/.test(hay[at - 1] ?? '') && !/\d/.test(hay[at + needle.length] ?? ''))) {
+      return at;
+    }
+  }
+  return -1;
+}
+
+/**
  * Every occurrence (first per needle and section) of any needle, case-insensitive, in any of
  * its forms.
  * @param sections - the collected outputs.
@@ -202,7 +219,7 @@ export function scan(sections: readonly Section[], needles: readonly Needle[]): 
     const hay = s.text.toLowerCase();
     for (const { needle, forms } of compiled) {
       for (const f of forms) {
-        const at = hay.indexOf(f);
+        const at = findNeedle(hay, f);
         if (at >= 0) {
           hits.push({
             needle,
