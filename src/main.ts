@@ -105,6 +105,8 @@ interface BootConfig {
   readonly redisPrefix?: string;
   readonly metricsPort?: number;
   readonly workerConcurrency?: number;
+  readonly channelConcurrency?: number;
+  readonly globalConcurrency?: number;
   readonly shutdownTimeoutMs: number;
 }
 
@@ -119,6 +121,20 @@ function collect<T>(problems: string[], fn: () => T): T | undefined {
     problems.push(...(Array.isArray(details?.problems) ? details.problems.map(String) : [`${label}: ${message}`]));
     return undefined;
   }
+}
+
+/** An optional integer setting in [min, max]; a problem is recorded when it is out of range. */
+function intSetting(env: Env, name: string, min: number, max: number, problems: string[]): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    return undefined;
+  }
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max}`);
+    return undefined;
+  }
+  return n;
 }
 
 function readBootConfig(argv: readonly string[], env: Env): BootConfig {
@@ -138,6 +154,8 @@ function readBootConfig(argv: readonly string[], env: Env): BootConfig {
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
     problems.push('WORKER_CONCURRENCY must be an integer from 1 to 64');
   }
+  const channelConcurrency = intSetting(env, 'SYNC_CHANNEL_CONCURRENCY', 1, 32, problems);
+  const globalConcurrency = intSetting(env, 'SYNC_GLOBAL_CONCURRENCY', 1, 64, problems);
   const needsAuth = has('api') || metricsPort !== undefined;
   const config: BootConfig = {
     roles,
@@ -153,6 +171,8 @@ function readBootConfig(argv: readonly string[], env: Env): BootConfig {
       : {}),
     ...(metricsPort !== undefined ? { metricsPort } : {}),
     ...(concurrency !== undefined ? { workerConcurrency: concurrency } : {}),
+    ...(channelConcurrency !== undefined ? { channelConcurrency } : {}),
+    ...(globalConcurrency !== undefined ? { globalConcurrency } : {}),
     shutdownTimeoutMs,
   };
   if (problems.length > 0) {
@@ -255,6 +275,8 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
           key: boot.key as DeidKey,
           metrics: syncMetrics,
           ...(boot.workerConcurrency !== undefined ? { concurrency: boot.workerConcurrency } : {}),
+          ...(boot.channelConcurrency !== undefined ? { channelConcurrency: boot.channelConcurrency } : {}),
+          ...(boot.globalConcurrency !== undefined ? { globalConcurrency: boot.globalConcurrency } : {}),
         }),
       });
     }

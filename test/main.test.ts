@@ -22,7 +22,13 @@ describe('roles of a process', () => {
 describe('boot configuration', () => {
   it('lists every problem before opening anything', async () => {
     const err = (await startService({
-      env: { API_KEYS: 'x:admin:short', PORT: 'eighty', WORKER_CONCURRENCY: '0' },
+      env: {
+        API_KEYS: 'x:admin:short',
+        PORT: 'eighty',
+        WORKER_CONCURRENCY: '0',
+        SYNC_CHANNEL_CONCURRENCY: '1.5',
+        SYNC_GLOBAL_CONCURRENCY: '65',
+      },
     }).then(
       () => undefined,
       (e: unknown) => e,
@@ -34,6 +40,8 @@ describe('boot configuration', () => {
     expect(err.details.problems).toEqual(
       expect.arrayContaining([
         'WORKER_CONCURRENCY must be an integer from 1 to 64',
+        'SYNC_CHANNEL_CONCURRENCY must be an integer from 1 to 32',
+        'SYNC_GLOBAL_CONCURRENCY must be an integer from 1 to 64',
         'PORT must be an integer from 0 to 65535',
         'API_KEYS entry 1 (x): unknown role "admin" (operator, compliance, viewer)',
         'API_KEYS entry 1 (x): raw key shorter than 24 characters',

@@ -16,7 +16,7 @@ import { assertEnabled, toFhirConnection } from '../instances/index.ts';
 import type { FeedConfig, InstancesConfig, ServerConnection } from '../instances/index.ts';
 import { createFhirClient } from '../shared/fhir-client.ts';
 import type { FhirClientOptions } from '../shared/fhir-client.ts';
-import { AppError, SYNC_ERR_JOB_INVALID } from '../shared/errors/index.ts';
+import { AppError, isRetryable, SYNC_ERR_JOB_INVALID } from '../shared/errors/index.ts';
 import { recordAudit } from './audit.ts';
 import type { AuditInput } from './audit.ts';
 import { forwardChannel } from './channel.ts';
@@ -31,6 +31,8 @@ import { listQuarantineRecords, retryQuarantined } from './quarantine.ts';
 import type { RetryOutcome, StoredQuarantine } from './quarantine.ts';
 import { reverseChannel } from './reverse.ts';
 import type { CursorCodec } from './seal.ts';
+import { createLimiter, limitedStore } from './limiter.ts';
+import { syncOrder } from './queue/scheduler.ts';
 import { DEFAULT_RETRY } from './writer.ts';
 import type { RetryPolicy } from './writer.ts';
 
@@ -47,6 +49,12 @@ export type SyncJobData =
       readonly kind: 'reverse';
       readonly instanceId: string;
       readonly resourceType: string;
+      readonly requestedBy?: string;
+    }
+  | {
+      /** Every sent type of an instance, several channels at once (scheduled work). */
+      readonly kind: 'sweep';
+      readonly instanceId: string;
       readonly requestedBy?: string;
     }
   | {
@@ -67,6 +75,15 @@ export interface JobResult {
   readonly progress: JobProgress;
   readonly passes?: readonly Omit<PassSummary, 'cursorBefore' | 'cursorAfter'>[];
   readonly retry?: RetryOutcome;
+  /** Sweeps: the types whose pass failed (the others went on). */
+  readonly failures?: readonly SweepFailure[];
+}
+
+/** A type whose pass failed within a sweep. */
+export interface SweepFailure {
+  readonly resourceType: string;
+  readonly code: string;
+  readonly retryable: boolean;
 }
 
 /** Inputs of {@link createSyncEngine}. */
@@ -94,6 +111,13 @@ export interface SyncEngineDeps {
   readonly actor?: string;
   /** Write AuditEvents to the global server. @defaultValue true */
   readonly auditToGlobal?: boolean;
+  /**
+   * Most requests in flight to the global at once, across every channel of this process; the
+   * adaptive limiter stays below it while the global shows strain. @defaultValue 4
+   */
+  readonly globalConcurrency?: number;
+  /** Channels (types) of one instance a sweep runs at once. @defaultValue 4 */
+  readonly channelConcurrency?: number;
 }
 
 /** The engine. */
@@ -143,6 +167,19 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
   const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed =>
     createChangeFeed(feedConfig(feed, pageSize), { client: clientFor(server) });
 
+  // Every channel's requests to the global share one adaptive bound.
+  const globalLimiter = createLimiter({ min: 1, max: deps.globalConcurrency ?? 4, initial: 2 });
+  const limitedGlobals = new Map<FhirStore, FhirStore>();
+  const globalFor = (server: ServerConnection): FhirStore => {
+    const store = storeFor(server);
+    let limited = limitedGlobals.get(store);
+    if (limited === undefined) {
+      limited = limitedStore(store, globalLimiter);
+      limitedGlobals.set(store, limited);
+    }
+    return limited;
+  };
+
   const openChannel = async (req: PassRequest): Promise<Channel> => {
     const config = await deps.config();
     const direction = req.direction ?? 'forward';
@@ -153,7 +190,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       direction === 'forward' ? 'send' : 'receive',
     );
     const local = storeFor(inst);
-    const globalStore = storeFor(config.global);
+    const globalStore = globalFor(config.global);
     if (direction === 'forward') {
       const pageSize = inst.feed.pageSize ?? Math.max(1, config.global.bundleSize - 1);
       return forwardChannel({
@@ -188,7 +225,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     random: deps.random ?? Math.random,
     metrics: deps.metrics,
   };
-  const globalStore = async (): Promise<FhirStore> => storeFor((await deps.config()).global);
+  const globalStore = async (): Promise<FhirStore> => globalFor((await deps.config()).global);
   const audit = async (event: AuditInput): Promise<void> => {
     const store = deps.auditToGlobal === false ? undefined : await globalStore();
     await recordAudit({ logger: deps.logger, store }, event);
@@ -202,6 +239,8 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
         case 'pass':
         case 'reverse':
           return runPassJob(engine, passDeps, deps, job, options);
+        case 'sweep':
+          return runSweepJob(engine, passDeps, deps, job, options);
         case 'quarantine-retry':
           return runRetryJob(engine, passDeps, deps, job, options);
         default:
@@ -282,6 +321,78 @@ async function runPassJob(
     }
     throw err;
   }
+}
+
+/**
+ * Every sent type of an instance under one hold of its lock, several channels at once (in sync
+ * order, so the types others depend on start first): the global's limiter, not the number of
+ * channels, bounds the load. A failed type does not stop the others; the failures are returned
+ * for the caller to record and, when retryable, to run the sweep again.
+ */
+async function runSweepJob(
+  engine: SyncEngine,
+  passDeps: PassDeps,
+  deps: SyncEngineDeps,
+  job: Extract<SyncJobData, { kind: 'sweep' }>,
+  options: Parameters<SyncEngine['runJob']>[1],
+): Promise<JobResult> {
+  const inst = assertEnabled(
+    (await deps.config()).instances.find((i) => i.id === job.instanceId),
+    job.instanceId,
+  );
+  const types = syncOrder(inst.sendTypes);
+  const lanes = Math.max(1, Math.min(deps.channelConcurrency ?? 4, types.length));
+  return options.lock(job.instanceId, async (lockSignal) => {
+    const held: InstanceLockFn = (_id, fn) => fn(lockSignal);
+    const progress = new Map<string, JobProgress>();
+    const total = (): JobProgress => {
+      const sum = { pages: 0, resources: 0, deletes: 0, quarantined: 0 };
+      for (const p of progress.values()) {
+        sum.pages += p.pages;
+        sum.resources += p.resources;
+        sum.deletes += p.deletes;
+        sum.quarantined += p.quarantined;
+      }
+      return sum;
+    };
+    const passes: NonNullable<JobResult['passes']>[number][] = [];
+    const failures: SweepFailure[] = [];
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      for (let type = types[next++]; type !== undefined; type = types[next++]) {
+        const resourceType = type;
+        try {
+          const result = await runPassJob(
+            engine,
+            passDeps,
+            deps,
+            { kind: 'pass', instanceId: job.instanceId, resourceType, requestedBy: job.requestedBy },
+            {
+              lock: held,
+              signal: options.signal,
+              onProgress: (p) => {
+                progress.set(resourceType, p);
+                return options.onProgress?.(total());
+              },
+            },
+          );
+          passes.push(...(result.passes ?? []));
+        } catch (err) {
+          if (lockSignal?.aborted === true || options.signal?.aborted === true) {
+            throw err; // shutdown or lost lock: the whole sweep stops and runs again
+          }
+          const code = err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL';
+          failures.push({ resourceType, code, retryable: isRetryable(err) });
+        }
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
+    const stopped = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (stopped !== undefined) {
+      throw stopped.reason;
+    }
+    return { kind: job.kind, progress: total(), passes, failures };
+  });
 }
 
 async function runRetryJob(

@@ -53,6 +53,10 @@ export interface EngineServiceConfig extends SyncServiceConfig {
   readonly metrics?: SyncMetrics;
   readonly retry?: RetryPolicy;
   readonly clientOptions?: FhirClientOptions;
+  /** Channels (types) of one instance a sweep runs at once. @defaultValue 4 */
+  readonly channelConcurrency?: number;
+  /** Most requests in flight to the global from this process (adaptive below it). @defaultValue 4 */
+  readonly globalConcurrency?: number;
 }
 
 /** Settings of a worker process. */
@@ -96,6 +100,8 @@ function engineOf(config: EngineServiceConfig, registry: InstanceRegistry): Sync
     metrics: config.metrics,
     retry: config.retry,
     clientOptions: config.clientOptions,
+    channelConcurrency: config.channelConcurrency,
+    globalConcurrency: config.globalConcurrency,
   });
 }
 

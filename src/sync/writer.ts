@@ -216,10 +216,16 @@ export async function sendTransaction(
     try {
       const raw = await deps.store.transaction(bundle, deps.signal);
       const answer = readTransactionAnswer(raw.status, raw.body, ops);
-      if (answer.kind !== 'retry') {
+      if (answer.kind === 'rejected' && answer.status === 409 && attempt === 1 && deps.retry.attempts > 1) {
+        // Two channels creating the same dependency at once: HAPI refuses the later transaction
+        // with 409. Once the other one commits, the same PUT is an update, so one more attempt
+        // settles it; a 409 that lasts is a refusal like any other.
+        reason = 'HTTP 409 (concurrent write)';
+      } else if (answer.kind !== 'retry') {
         return answer;
+      } else {
+        reason = answer.reason;
       }
-      reason = answer.reason;
     } catch (err) {
       if (!isRetryable(err)) {
         throw err;

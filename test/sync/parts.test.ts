@@ -136,6 +136,9 @@ describe('jobs', () => {
     expect(scheduledJobId({ kind: 'reverse', instanceId: 'a', resourceType: 'Organization' })).toBe(
       'sched.reverse.a.Organization',
     );
+    expect(scheduledJobId({ kind: 'sweep', instanceId: 'a' })).toBe('sched.sweep.a');
+    expect(parseJobData({ kind: 'sweep', instanceId: 'a' })).toEqual({ kind: 'sweep', instanceId: 'a' });
+    expect(() => parseJobData({ kind: 'sweep', instanceId: 'a', resourceType: 'Patient' })).toThrow();
     expect(manualJobId({ kind: 'quarantine-retry', instanceId: '*' }, 5)).toMatch(
       /^manual\.quarantine-retry\.all\.all\.5\.[0-9a-f]{6}$/,
     );

@@ -363,6 +363,20 @@ describe('runPass (forward)', () => {
     expect(cursorOnGlobal('Patient')).toBeUndefined();
   });
 
+  it('tries a transaction refused with 409 once more before treating it as a refusal', async () => {
+    // Two channels creating the same dependency at once: HAPI answers the later one 409.
+    seed(P('p1'), P('p2'));
+    let transactions = 0;
+    const transaction = global.transaction.bind(global);
+    global.transaction = async (bundle, signal) =>
+      ++transactions === 2
+        ? { status: 409, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'conflict' }] } }
+        : transaction(bundle, signal);
+    const summary = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(summary).toMatchObject({ resources: 2, quarantined: 0 });
+    expect(transactions).toBe(3);
+  });
+
   it('isolates what the server refuses (4xx) by bisecting, quarantines it, writes the rest', async () => {
     seed(...['a1', 'a2', 'a3', 'a4', 'a5'].map((id) => P(id)));
     global.refuse.add(ps('Patient', 'a4'));

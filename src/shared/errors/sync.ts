@@ -113,6 +113,13 @@ export const SYNC_ERR_LOCKED = defineError(
   409,
   true,
 );
+/** Some types of a sweep failed retryably (the others were written): the sweep runs again. */
+export const SYNC_ERR_SWEEP_INCOMPLETE = defineError(
+  'SYNC_ERR_SWEEP_INCOMPLETE',
+  'Sweep of %s incomplete: %s failed with %s',
+  503,
+  true,
+);
 /** The pass was aborted (shutdown or lost lock). */
 export const SYNC_ERR_ABORTED = defineError('SYNC_ERR_ABORTED', 'Pass %s/%s aborted: %s', 503, true);
 /** The job payload is not one the workers understand. */

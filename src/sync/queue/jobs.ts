@@ -31,6 +31,7 @@ const jobSchema = z.discriminatedUnion('kind', [
       .optional(),
   }),
   z.strictObject({ kind: z.literal('reverse'), instanceId: id, resourceType: type, requestedBy }),
+  z.strictObject({ kind: z.literal('sweep'), instanceId: id, requestedBy }),
   z.strictObject({
     kind: z.literal('quarantine-retry'),
     instanceId: z.union([id, z.literal('*')]),
@@ -59,12 +60,14 @@ export function parseJobData(data: unknown): SyncJobData {
 }
 
 /**
- * Id of the scheduled job of (kind, instance, type).
+ * Id of the scheduled job of (kind, instance, type); a sweep covers every type of its instance.
  * @param job - the payload.
  * @returns a deterministic id.
  */
-export function scheduledJobId(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' }>): string {
-  return `sched.${job.kind}.${job.instanceId}.${job.resourceType}`;
+export function scheduledJobId(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' }>): string {
+  return job.kind === 'sweep'
+    ? `sched.sweep.${job.instanceId}`
+    : `sched.${job.kind}.${job.instanceId}.${job.resourceType}`;
 }
 
 /**
@@ -74,5 +77,6 @@ export function scheduledJobId(job: Extract<SyncJobData, { kind: 'pass' | 'rever
  * @returns a unique id.
  */
 export function manualJobId(job: SyncJobData, now: number): string {
-  return `manual.${job.kind}.${job.instanceId === '*' ? 'all' : job.instanceId}.${job.resourceType ?? 'all'}.${now}.${randomBytes(3).toString('hex')}`;
+  const type = 'resourceType' in job ? job.resourceType : undefined;
+  return `manual.${job.kind}.${job.instanceId === '*' ? 'all' : job.instanceId}.${type ?? 'all'}.${now}.${randomBytes(3).toString('hex')}`;
 }

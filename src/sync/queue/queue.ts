@@ -62,7 +62,7 @@ export interface SyncQueue {
   /** Adds a manual job (unique id, kept for a week). */
   addManual(job: SyncJobData, now?: number): Promise<string>;
   /** Adds a scheduled job (deterministic id: a no-op while the previous one is pending). */
-  addScheduled(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' }>): Promise<string>;
+  addScheduled(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' }>): Promise<string>;
   getJob(id: string): Promise<JobInfo | undefined>;
   /** Whether Redis answers. */
   ping(): Promise<boolean>;
@@ -130,7 +130,7 @@ export function initSyncQueue(settings: QueueSettings): SyncQueue {
  * @returns references, state, progress and failure code only.
  */
 export function jobInfo(job: Job, state: string): JobInfo {
-  const data = job.data as Partial<SyncJobData>;
+  const data = job.data as Partial<SyncJobData> & { resourceType?: string };
   const failedCode =
     job.failedReason === undefined || job.failedReason === ''
       ? undefined

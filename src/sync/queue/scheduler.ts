@@ -1,11 +1,12 @@
 /**
  * The scheduler: one node-cron task per enabled instance (its `schedule`); each tick enqueues
  * the instance's reverse passes (admin data down first, so the forward passes see which admin
- * resources are global-owned) and then its forward passes in dependency order (Organization,
- * Location, Practitioner..., Patient, Encounter, then clinical types; references still
- * resolve whatever the order, since a pass brings missing dependencies along, but this order
- * makes that rare). Jobs have deterministic ids, so a tick while the previous job of the same
- * (kind, instance, type) is pending adds nothing, and several schedulers can run at once.
+ * resources are global-owned) and then one sweep of its forward types: several channels at
+ * once, started in dependency order (Organization, Location, Practitioner..., Patient,
+ * Encounter, then clinical types; references resolve whatever the order, since a pass brings
+ * missing dependencies along, but this order makes that rare). Jobs have deterministic ids, so
+ * a tick while the previous job of the same (kind, instance[, type]) is pending adds nothing,
+ * and several schedulers can run at once.
  * The configuration is re-read periodically: added, removed, disabled or re-scheduled
  * instances are picked up without a restart.
  */
@@ -93,8 +94,9 @@ export async function startSyncScheduler(settings: SchedulerSettings): Promise<S
     for (const resourceType of syncOrder(inst.receiveAdminTypes)) {
       ids.push(await settings.queue.addScheduled({ kind: 'reverse', instanceId: inst.id, resourceType }));
     }
-    for (const resourceType of syncOrder(inst.sendTypes)) {
-      ids.push(await settings.queue.addScheduled({ kind: 'pass', instanceId: inst.id, resourceType }));
+    // One sweep runs every sent type, several channels at once under the instance's lock.
+    if (inst.sendTypes.length > 0) {
+      ids.push(await settings.queue.addScheduled({ kind: 'sweep', instanceId: inst.id }));
     }
     return ids;
   };

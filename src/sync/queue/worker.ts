@@ -26,6 +26,7 @@ import {
   SYNC_ERR_ABORTED,
   SYNC_ERR_INTERNAL,
   SYNC_ERR_LOCKED,
+  SYNC_ERR_SWEEP_INCOMPLETE,
 } from '../../shared/errors/index.ts';
 import type { JobResult, SyncEngine } from '../engine.ts';
 import { parseJobData } from './jobs.ts';
@@ -87,6 +88,11 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
         },
       });
       await recordStatus(settings, data, result, undefined);
+      const retryable = result.failures?.find((f) => f.retryable);
+      if (retryable !== undefined) {
+        // The other types went through and are recorded; the sweep runs again for the rest.
+        throw SYNC_ERR_SWEEP_INCOMPLETE.create(data.instanceId, retryable.resourceType, retryable.code);
+      }
       return result;
     } catch (thrown) {
       if (SYNC_ERR_LOCKED.is(thrown)) {
@@ -173,6 +179,10 @@ async function recordStatus(
   if (settings.status === undefined || data.kind === 'quarantine-retry') {
     return;
   }
+  if (data.kind === 'sweep') {
+    await recordSweep(settings.status, data.instanceId, result);
+    return;
+  }
   const direction = data.kind === 'pass' ? 'forward' : 'reverse';
   const at = new Date().toISOString();
   try {
@@ -190,6 +200,32 @@ async function recordStatus(
         result: 'failed',
         failedCode: err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL',
       });
+    }
+  } catch {
+    // Status is informative only; Redis trouble surfaces through the queue itself.
+  }
+}
+
+/** A sweep's status: one line per type that ran, ok or failed; nothing when the whole sweep failed. */
+async function recordSweep(
+  status: NonNullable<WorkerSettings['status']>,
+  instanceId: string,
+  result: JobResult | undefined,
+): Promise<void> {
+  if (result === undefined) {
+    return; // stopped as a whole (shutdown, lost lock): each type keeps its last status
+  }
+  const at = new Date().toISOString();
+  try {
+    for (const p of result.passes ?? []) {
+      await status.record('forward', instanceId, p.resourceType, {
+        at,
+        result: 'ok',
+        ...(p.drained ? { drainedAt: at } : {}),
+      });
+    }
+    for (const f of result.failures ?? []) {
+      await status.record('forward', instanceId, f.resourceType, { at, result: 'failed', failedCode: f.code });
     }
   } catch {
     // Status is informative only; Redis trouble surfaces through the queue itself.

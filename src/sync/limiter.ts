@@ -1,0 +1,165 @@
+/**
+ * An adaptive bound on the requests in flight to one server (the global), shared by every
+ * channel of a process: parallel channels keep the server busy, and the bound shrinks as soon as
+ * the server shows strain, so it is never overloaded.
+ *
+ * Additive increase, multiplicative decrease (as TCP's congestion window): each answer that
+ * comes back fast and without complaint raises the bound by 1/bound (about one per round of
+ * requests); an overload signal (429, 503, a timeout, or latency past `slowFactor` times the
+ * best seen recently) halves it, at most once per round so one burst of slow answers counts
+ * once. Latency is compared per kind of request and per unit of work (a 100-entry transaction
+ * is not a slow read). The best latency is a floor that forgets slowly, so a server that got
+ * slower for good becomes the new normal instead of keeping the bound at its minimum forever.
+ *
+ * Pure apart from the clock: no timers, no I/O; waiters are served in arrival order.
+ */
+import type { FhirAnswer, FhirStore } from './fhir-store.ts';
+
+/** Settings of {@link createLimiter}. */
+export interface LimiterOptions {
+  /** Largest bound. */
+  readonly max: number;
+  /** @defaultValue 1 */
+  readonly min?: number;
+  /** Bound at start. @defaultValue min */
+  readonly initial?: number;
+  /** Latency above this multiple of the recent best counts as strain. @defaultValue 3 */
+  readonly slowFactor?: number;
+  /** Milliseconds clock. @defaultValue performance.now */
+  readonly now?: () => number;
+}
+
+/** How one request ended, as the limiter sees it. */
+export type LimitSignal = 'ok' | 'overload' | 'neutral';
+
+/** What a request is, for latency comparisons. */
+export interface RequestShape {
+  /** Requests of one kind are compared with each other (`transaction`, `search`...). */
+  readonly kind: string;
+  /** Units of work (entries of a transaction). @defaultValue 1 */
+  readonly units?: number;
+}
+
+/** The limiter. */
+export interface Limiter {
+  /**
+   * Runs `fn` once a slot is free.
+   * @param fn - the request.
+   * @param shape - its kind and size, for latency comparisons.
+   * @param classify - what its result says of the server's state (errors: `overload`, aborts: `neutral`).
+   */
+  run<T>(fn: () => Promise<T>, shape: RequestShape, classify?: (result: T) => LimitSignal): Promise<T>;
+  /** Current bound (fractional; floor of it is the number of slots). */
+  readonly limit: number;
+  readonly inFlight: number;
+  readonly waiting: number;
+}
+
+/**
+ * Creates a limiter.
+ * @param options - bounds, strain threshold, clock.
+ * @returns the limiter.
+ */
+export function createLimiter(options: LimiterOptions): Limiter {
+  const min = Math.max(1, options.min ?? 1);
+  const max = Math.max(min, options.max);
+  const slowFactor = options.slowFactor ?? 3;
+  const now = options.now ?? ((): number => performance.now());
+  let limit = Math.min(max, Math.max(min, options.initial ?? min));
+  let inFlight = 0;
+  const bestOf = new Map<string, number>();
+  // Requests started after the last decrease: only their answers may decrease again.
+  let epoch = 0;
+  const queue: (() => void)[] = [];
+
+  const pump = (): void => {
+    while (queue.length > 0 && inFlight < Math.floor(limit)) {
+      inFlight++;
+      queue.shift()!();
+    }
+  };
+
+  const settle = (signal: LimitSignal, shape: RequestShape, elapsed: number, startedIn: number): void => {
+    inFlight--;
+    if (signal === 'neutral') {
+      pump();
+      return;
+    }
+    const latency = elapsed / Math.max(1, shape.units ?? 1);
+    const best = bestOf.get(shape.kind);
+    const slow = best !== undefined && latency > best * slowFactor;
+    // Forget slowly (1 % per answer) so a lasting change of speed becomes the new best.
+    bestOf.set(shape.kind, best === undefined ? latency : Math.min(latency, best * 1.01));
+    if (signal === 'overload' || slow) {
+      if (startedIn === epoch) {
+        limit = Math.max(min, limit / 2);
+        epoch++;
+      }
+    } else {
+      limit = Math.min(max, limit + 1 / limit);
+    }
+    pump();
+  };
+
+  const acquire = (): Promise<void> => {
+    if (queue.length === 0 && inFlight < Math.floor(limit)) {
+      inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      queue.push(resolve);
+    });
+  };
+
+  return {
+    run: async <T>(fn: () => Promise<T>, shape: RequestShape, classify?: (result: T) => LimitSignal): Promise<T> => {
+      await acquire();
+      const startedIn = epoch;
+      const t0 = now();
+      let result: T;
+      try {
+        result = await fn();
+      } catch (err) {
+        settle(isAbort(err) ? 'neutral' : 'overload', shape, now() - t0, startedIn);
+        throw err;
+      }
+      settle(classify?.(result) ?? 'ok', shape, now() - t0, startedIn);
+      return result;
+    },
+    get limit() {
+      return limit;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    get waiting() {
+      return queue.length;
+    },
+  };
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && err.name === 'AbortError';
+}
+
+/**
+ * A store whose every request goes through a limiter (shared by all channels writing to it).
+ * @param store - the store (the global server's).
+ * @param limiter - the shared limiter.
+ * @returns the same operations, bounded.
+ */
+export function limitedStore(store: FhirStore, limiter: Limiter): FhirStore {
+  const answer = (a: FhirAnswer): LimitSignal => (a.status === 429 || a.status >= 500 ? 'overload' : 'ok');
+  return {
+    base: store.base,
+    transaction: (bundle, signal) =>
+      limiter.run(
+        () => store.transaction(bundle, signal),
+        { kind: `transaction:${bundle.type ?? 'transaction'}`, units: bundle.entry?.length ?? 1 },
+        answer,
+      ),
+    read: (type, id, signal) => limiter.run(() => store.read(type, id, signal), { kind: 'read' }),
+    searchAll: (type, query, signal) => limiter.run(() => store.searchAll(type, query, signal), { kind: 'search' }),
+    create: (resource, signal) => limiter.run(() => store.create(resource, signal), { kind: 'create' }),
+  };
+}
