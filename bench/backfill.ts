@@ -3,7 +3,7 @@
  * the global server, and the global server's own rate for the same transaction bundles
  * POSTed by a bare loop.
  *
- * 1. Loads N Synthea bundles into local A (default 10, the smallest of the shared set).
+ * 1. Loads N Synthea bundles into local A (default 20, the smallest of the shared set).
  * 2. Primes the forward cursors of a fresh instance id at "now" (the locals hold other data),
  *    then runs one pass per type in sync order (the engine directly, no queue): feed →
  *    de-identify → bundles → global, cursor in each transaction. Every transaction the
@@ -27,7 +27,9 @@ import { cursorResource } from '../src/sync/state.ts';
 const GLOBAL = process.env.FHIR_GLOBAL_URL ?? 'http://127.0.0.1:8090/fhir';
 const LOCAL = process.env.FHIR_LOCAL_A_URL ?? 'http://127.0.0.1:8091/fhir';
 const DIR = process.env.BENCH_SYNTHEA_DIR ?? '/work/shared/fhir-data/smart-generated-sample-data-r4-synthea';
-const COUNT = Number(process.env.BENCH_BUNDLES ?? '10');
+const COUNT = Number(process.env.BENCH_BUNDLES ?? '20');
+/** Channel counts of the scaling runs; the last one is compared with the bare loop. */
+const CHANNELS = [1, 2, 4];
 const TYPES = syncOrder([
   'Organization',
   'Patient',
@@ -98,77 +100,15 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const instanceId = `bench-${randomBytes(3).toString('hex')}`;
   const key = makeKey('bench', randomBytes(32));
   const anonymizer = createAnonymizer({ rules: loadRulesFile('config/anonymization.yaml'), key });
-  let deidMs = 0;
-  let deidCount = 0;
-  const timed = {
-    ...anonymizer,
-    rulesVersion: anonymizer.rulesVersion,
-    keyId: anonymizer.keyId,
-    pseudonymousId: anonymizer.pseudonymousId.bind(anonymizer),
-    deidentify: (...args: Parameters<typeof anonymizer.deidentify>) => {
-      const t = performance.now();
-      const r = anonymizer.deidentify(...args);
-      deidMs += performance.now() - t;
-      deidCount += args[0].length;
-      return r;
-    },
-  };
   const codec = sealingCodec(key.secret, key.id);
   const root = (u: string): string => u.replace(/\/fhir\/?$/, '/');
-  const config = parseInstances(
-    `version: 1
-global: { baseUrl: '${root(GLOBAL)}', bundleSize: 100 }
-instances:
-  - id: ${instanceId}
-    baseUrl: '${root(LOCAL)}'
-    feed: { kind: fhir-history, settleMs: 1000 }
-    sendTypes: [${TYPES.join(', ')}]
-    references: { localOnlyAdmin: send }
-`,
-    { source: 'bench' },
-  ).config;
-
-  const recorded: string[] = [];
-  let globalMs = 0;
-  const fetchRecording = async (url: string, init?: RequestInit): Promise<Response> => {
-    const isTx = init?.method === 'POST' && url.replace(/\/$/, '') === GLOBAL.replace(/\/$/, '');
-    const t = performance.now();
-    const res = await fetch(url, init);
-    if (isTx) {
-      globalMs += performance.now() - t;
-      recorded.push(typeof init.body === 'string' ? init.body : '');
-    }
-    return res;
-  };
-  const engine = createSyncEngine({
-    config: () => Promise.resolve(config),
-    anonymizer: timed,
-    codec,
-    logger: pino({ level: 'silent' }),
-    clientOptions: { fetch: fetchRecording },
-  });
-
-  // Prime cursors at "now" and load the patients into local A.
-  const since = new Date(Date.now() - 1000).toISOString();
   const make = rangeCursorFor({ kind: 'fhir-history' })!;
   const global = createFhirStore({ baseUrl: root(GLOBAL), fhirPath: 'fhir' });
-  await global.transaction({
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: TYPES.map((t) => {
-      const r = cursorResource({
-        direction: 'forward',
-        instanceId,
-        resourceType: t,
-        updatedAt: since,
-        cursor: codec.seal(make(since)!),
-      });
-      return { resource: r, request: { method: 'PUT' as const, url: `Basic/${r.id}` } };
-    }),
-  });
+  const since = new Date(Date.now() - 1000).toISOString();
+
+  // Load the patients into local A once; every run below syncs them under its own instance id.
   const input = await bundles();
   const tLoad = performance.now();
   let loaded = 0;
@@ -180,18 +120,96 @@ instances:
     loaded += b.entry?.length ?? 0;
   }
   const loadS = (performance.now() - tLoad) / 1000;
+  console.log(
+    `patients: ${input.length} Synthea bundles, ${loaded} resources loaded into local A in ${loadS.toFixed(1)} s (${(loaded / loadS).toFixed(0)}/s, HAPI POST transactions)`,
+  );
 
-  // One backfill through the engine.
-  let written = 0;
-  let transactions = 0;
-  const t0 = performance.now();
-  for (const resourceType of TYPES) {
-    const r = await engine.runJob({ kind: 'pass', instanceId, resourceType }, { lock: (_i, fn) => fn(undefined) });
-    const p = r.passes![0]!;
-    written += p.resources + p.dependencies + p.deletes;
-    transactions += p.transactions;
+  /** One backfill of everything loaded, as a scheduled sweep with `channels` channels at once. */
+  const backfill = async (channels: number): Promise<{ written: number; secs: number; recorded: string[] }> => {
+    const instanceId = `bench-${randomBytes(3).toString('hex')}`;
+    let deidMs = 0;
+    let deidCount = 0;
+    const timed = {
+      ...anonymizer,
+      rulesVersion: anonymizer.rulesVersion,
+      keyId: anonymizer.keyId,
+      pseudonymousId: anonymizer.pseudonymousId.bind(anonymizer),
+      deidentify: (...args: Parameters<typeof anonymizer.deidentify>) => {
+        const t = performance.now();
+        const r = anonymizer.deidentify(...args);
+        deidMs += performance.now() - t;
+        deidCount += args[0].length;
+        return r;
+      },
+    };
+    const config = parseInstances(
+      `version: 1
+global: { baseUrl: '${root(GLOBAL)}', bundleSize: 100 }
+instances:
+  - id: ${instanceId}
+    baseUrl: '${root(LOCAL)}'
+    feed: { kind: fhir-history, settleMs: 1000 }
+    sendTypes: [${TYPES.join(', ')}]
+    references: { localOnlyAdmin: send }
+`,
+      { source: 'bench' },
+    ).config;
+    const recorded: string[] = [];
+    let globalMs = 0;
+    const fetchRecording = async (url: string, init?: RequestInit): Promise<Response> => {
+      const isTx = init?.method === 'POST' && url.replace(/\/$/, '') === GLOBAL.replace(/\/$/, '');
+      const t = performance.now();
+      const res = await fetch(url, init);
+      if (isTx) {
+        globalMs += performance.now() - t;
+        recorded.push(typeof init.body === 'string' ? init.body : '');
+      }
+      return res;
+    };
+    const engine = createSyncEngine({
+      config: () => Promise.resolve(config),
+      anonymizer: timed,
+      codec,
+      logger: pino({ level: 'silent' }),
+      clientOptions: { fetch: fetchRecording },
+      channelConcurrency: channels,
+    });
+    await global.transaction({
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: TYPES.map((t) => {
+        const r = cursorResource({
+          direction: 'forward',
+          instanceId,
+          resourceType: t,
+          updatedAt: since,
+          cursor: codec.seal(make(since)!),
+        });
+        return { resource: r, request: { method: 'PUT' as const, url: `Basic/${r.id}` } };
+      }),
+    });
+    const t0 = performance.now();
+    const r = await engine.runJob({ kind: 'sweep', instanceId }, { lock: (_i, fn) => fn(undefined) });
+    const secs = (performance.now() - t0) / 1000;
+    if ((r.failures ?? []).length > 0) {
+      throw new Error(`sweep failures: ${JSON.stringify(r.failures)}`);
+    }
+    const written = r.passes!.reduce((n, p) => n + p.resources + p.dependencies + p.deletes, 0);
+    const transactions = r.passes!.reduce((n, p) => n + p.transactions, 0);
+    console.log(
+      `sweep with ${channels} channel(s): ${written} resources in ${transactions} transactions (${TYPES.length} passes) in ${secs.toFixed(1)} s = ${(written / secs).toFixed(1)} resources/s` +
+        `; de-identification ${(deidMs / 1000).toFixed(2)} s (${deidCount} resources), time inside global transactions ${(globalMs / 1000).toFixed(1)} s`,
+    );
+    return { written, secs, recorded };
+  };
+
+  const runs: { channels: number; written: number; secs: number; recorded: string[] }[] = [];
+  for (const channels of CHANNELS) {
+    runs.push({ channels, ...(await backfill(channels)) });
   }
-  const engineS = (performance.now() - t0) / 1000;
+  const best = runs.at(-1)!;
+  const { written, recorded } = best;
+  const engineS = best.secs;
 
   // The same bundles, ids remapped and without the cursor's ifMatch, POSTed by a bare loop.
   const replay = remapUuids(recorded).map((b) => {
@@ -217,18 +235,15 @@ instances:
   const bareS = (performance.now() - t1) / 1000;
 
   console.log(
-    `patients: ${input.length} Synthea bundles, ${loaded} resources loaded into local A in ${loadS.toFixed(1)} s (${(loaded / loadS).toFixed(0)}/s, HAPI POST transactions)`,
-  );
-  console.log(
-    `backfill through the engine: ${written} resources written in ${transactions} transactions (${TYPES.length} passes) in ${engineS.toFixed(1)} s = ${(written / engineS).toFixed(1)} resources/s`,
-  );
-  console.log(
-    `  of which de-identification ${(deidMs / 1000).toFixed(2)} s (${deidCount} resources), global transactions ${(globalMs / 1000).toFixed(1)} s, the rest (local feed reads, dependency checks) ${(engineS - deidMs / 1000 - globalMs / 1000).toFixed(1)} s`,
-  );
-  console.log(
     `bare loop, same ${recorded.length} bundles (${dataEntries} data entries), new ids: ${bareS.toFixed(1)} s = ${(dataEntries / bareS).toFixed(1)} resources/s`,
   );
-  console.log(`engine / bare-loop rate: ${((written / engineS / (dataEntries / bareS)) * 100).toFixed(0)}%`);
+  console.log(
+    `engine (${best.channels} channels) / bare-loop rate: ${((written / engineS / (dataEntries / bareS)) * 100).toFixed(0)}%`,
+  );
+  const one = runs[0]!;
+  console.log(
+    `scaling: ${runs.map((r) => `${r.channels} ch ${(r.written / r.secs).toFixed(0)}/s (x${(r.written / r.secs / (one.written / one.secs)).toFixed(2)})`).join(', ')}`,
+  );
 }
 
 await main();

@@ -32,7 +32,7 @@ import type { RetryOutcome, StoredQuarantine } from './quarantine.ts';
 import { reverseChannel } from './reverse.ts';
 import type { CursorCodec } from './seal.ts';
 import { createLimiter, limitedStore } from './limiter.ts';
-import { syncOrder } from './queue/scheduler.ts';
+import { syncWaves } from './queue/scheduler.ts';
 import { DEFAULT_RETRY } from './writer.ts';
 import type { RetryPolicy } from './writer.ts';
 
@@ -324,9 +324,9 @@ async function runPassJob(
 }
 
 /**
- * Every sent type of an instance under one hold of its lock, several channels at once (in sync
- * order, so the types others depend on start first): the global's limiter, not the number of
- * channels, bounds the load. A failed type does not stop the others; the failures are returned
+ * Every sent type of an instance under one hold of its lock, in waves (`syncWaves`: the types
+ * most others reference first, one by one, then the rest several channels at once): the
+ * global's limiter, not the number of channels, bounds the load. A failed type does not stop the others; the failures are returned
  * for the caller to record and, when retryable, to run the sweep again.
  */
 async function runSweepJob(
@@ -340,8 +340,8 @@ async function runSweepJob(
     (await deps.config()).instances.find((i) => i.id === job.instanceId),
     job.instanceId,
   );
-  const types = syncOrder(inst.sendTypes);
-  const lanes = Math.max(1, Math.min(deps.channelConcurrency ?? 4, types.length));
+  const waves = syncWaves(inst.sendTypes);
+  const maxLanes = Math.max(1, deps.channelConcurrency ?? 4);
   return options.lock(job.instanceId, async (lockSignal) => {
     const held: InstanceLockFn = (_id, fn) => fn(lockSignal);
     const progress = new Map<string, JobProgress>();
@@ -357,6 +357,7 @@ async function runSweepJob(
     };
     const passes: NonNullable<JobResult['passes']>[number][] = [];
     const failures: SweepFailure[] = [];
+    let types: readonly string[] = [];
     let next = 0;
     const lane = async (): Promise<void> => {
       for (let type = types[next++]; type !== undefined; type = types[next++]) {
@@ -386,10 +387,15 @@ async function runSweepJob(
         }
       }
     };
-    const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
-    const stopped = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (stopped !== undefined) {
-      throw stopped.reason;
+    for (const wave of waves) {
+      types = wave;
+      next = 0;
+      const lanes = Math.min(maxLanes, wave.length);
+      const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
+      const stopped = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (stopped !== undefined) {
+        throw stopped.reason;
+      }
     }
     return { kind: job.kind, progress: total(), passes, failures };
   });

@@ -40,7 +40,7 @@ export { initSyncQueue } from './queue/queue.ts';
 export type { SyncQueue, QueueSettings } from './queue/queue.ts';
 export { initSyncWorker } from './queue/worker.ts';
 export type { SyncWorker, WorkerSettings } from './queue/worker.ts';
-export { startSyncScheduler, syncOrder } from './queue/scheduler.ts';
+export { startSyncScheduler, syncOrder, syncWaves } from './queue/scheduler.ts';
 export type { SyncScheduler, SchedulerSettings } from './queue/scheduler.ts';
 export { DEFAULT_RETRY } from './writer.ts';
 export type { RetryPolicy } from './writer.ts';

@@ -7,6 +7,7 @@ import {
   jobFor,
   rangeCursorFor,
   syncOrder,
+  syncWaves,
 } from '../../src/sync/index.ts';
 import { parseJobData, manualJobId, scheduledJobId } from '../../src/sync/queue/jobs.ts';
 import { cappedBackoff } from '../../src/sync/queue/queue.ts';
@@ -174,6 +175,20 @@ describe('scheduling order and manual triggers', () => {
       'Observation',
       'Claim',
       'Basic',
+    ]);
+  });
+
+  it('puts each hub type in its own wave, then one wave per rank', () => {
+    expect(
+      syncWaves(['Claim', 'Observation', 'Procedure', 'Patient', 'Condition', 'Encounter', 'Basic', 'Immunization']),
+    ).toEqual([
+      ['Patient'],
+      ['Encounter'],
+      ['Procedure', 'Condition'],
+      ['Observation'],
+      ['Immunization'],
+      ['Claim'],
+      ['Basic'],
     ]);
   });
 

@@ -75,9 +75,36 @@ const TYPE_RANK: Readonly<Record<string, number>> = {
  */
 export function syncOrder(types: readonly string[]): string[] {
   return types
-    .map((t, i) => ({ t, i, r: TYPE_RANK[t] ?? 15 }))
+    .map((t, i) => ({ t, i, r: TYPE_RANK[t] ?? UNRANKED }))
     .sort((a, b) => a.r - b.r || a.i - b.i)
     .map((x) => x.t);
+}
+
+/** Types up to this rank (Encounter) are referenced by most others. */
+const HUB_RANK = 8;
+/** Rank of types TYPE_RANK does not list. */
+const UNRANKED = 15;
+
+/**
+ * Types in waves for a sweep: each hub type (admin types, Patient, Encounter...) alone, then one
+ * wave per rank (types of one rank rarely reference each other). A wave starts when the previous
+ * one has ended, so what a type references is on the target before its channel runs, and
+ * channels side by side rarely pull each other's resources in as dependencies (a second write).
+ * @param types - an instance's types.
+ * @returns the waves, each in sync order.
+ */
+export function syncWaves(types: readonly string[]): string[][] {
+  const waves: string[][] = [];
+  let rank: number | undefined;
+  for (const t of syncOrder(types)) {
+    const r = TYPE_RANK[t] ?? UNRANKED;
+    if (r <= HUB_RANK || r !== rank) {
+      waves.push([]);
+    }
+    waves.at(-1)!.push(t);
+    rank = r;
+  }
+  return waves;
 }
 
 /**
