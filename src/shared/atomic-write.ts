@@ -17,14 +17,15 @@ export async function atomicWrite(path: string, text: string, mode = 0o640): Pro
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, path);
   } catch (err) {
+    // A failed write (disk full, bad input) or rename leaves no temp file behind.
     await rm(tmp, { force: true });
     throw err;
   }

@@ -13,7 +13,12 @@
  * 7. quarantine records of resources that now go through are deleted in the same bundle.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { SYNC_ERR_CHANGE_INVALID, SYNC_ERR_TOO_DEEP } from '../shared/errors/index.ts';
+import {
+  SYNC_ERR_CHANGE_INVALID,
+  SYNC_ERR_DEPENDENCY_QUARANTINED,
+  SYNC_ERR_TOO_DEEP,
+  SYNC_ERR_TRANSFORM_MISSING,
+} from '../shared/errors/index.ts';
 import { MAX_RESOURCE_DEPTH, nestsDeeperThan } from '../shared/json-depth.ts';
 import { latestPerResource } from '../changes/index.ts';
 import type { Change, ResourceChange } from '../changes/index.ts';
@@ -28,7 +33,7 @@ import { QUARANTINE_SCOPE_SYSTEM, quarantineId, quarantineResource, scopeValue }
 import type { QuarantineRecord } from './state.ts';
 
 /** Reason code of a resource held back because something it references was quarantined. */
-export const DEPENDENCY_QUARANTINED = 'SYNC_ERR_DEPENDENCY_QUARANTINED';
+export const DEPENDENCY_QUARANTINED = SYNC_ERR_DEPENDENCY_QUARANTINED.code;
 
 /** Levels of dependencies pulled in behind one page. */
 const MAX_DEPENDENCY_DEPTH = 4;
@@ -180,7 +185,7 @@ async function transformBatch(
       fail(
         type,
         id,
-        outcome?.code ?? 'SYNC_ERR_TRANSFORM_MISSING',
+        outcome?.code ?? SYNC_ERR_TRANSFORM_MISSING.code,
         outcome?.ok === false ? outcome.location : undefined,
       );
       return;

