@@ -6,6 +6,8 @@
  * back. Passes run through the whole stack: scheduler tick → bullmq → worker → engine.
  */
 import type { Bundle, Encounter, Observation, Organization, Resource } from '@medplum/fhirtypes';
+import { randomBytes } from 'node:crypto';
+import { KEY_ID_TAG_SYSTEM, makeKey } from '../../src/anonymizer/index.ts';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,7 +52,10 @@ const A = `sa-${run}`;
 const B = `sb-${run}`;
 const SEND_A = [...CLINICAL_TYPES, 'Organization'];
 const SEND_B = [...CLINICAL_TYPES];
-const { anonymizer, codec } = testAnonymizer();
+// A key id of this run only: its tag on every written resource lets the global be searched for
+// exactly what this run wrote, independently of the ids the test computes.
+const keyId = `live-${uniq()}`;
+const { anonymizer, codec } = testAnonymizer(makeKey(keyId, randomBytes(32)));
 
 let redis: Redis;
 let queue: SyncQueue;
@@ -154,6 +159,16 @@ afterAll(async () => {
 const pseudo = (instance: string, type: string, id: string): string => anonymizer.pseudonymousId(instance, type, id);
 const onGlobal = (type: string, id: string): Promise<{ status: number; body: Resource }> =>
   getJson(`${urls.global}/${type}/${id}`);
+const mine = (type: string, extra = ''): string =>
+  `${urls.global}/${type}?_tag=${encodeURIComponent(`${KEY_ID_TAG_SYSTEM}|${keyId}`)}${extra}`;
+/** How many resources of a type this run's key wrote to the global (an independent count). */
+const countOnGlobal = async (type: string): Promise<number> =>
+  (await getJson<Bundle>(mine(type, '&_summary=count'))).body.total ?? -1;
+/** Ids of the resources of a type this run's key wrote to the global. */
+const idsOnGlobal = async (type: string): Promise<Set<string>> =>
+  new Set(
+    ((await getJson<Bundle>(mine(type, '&_elements=id&_count=500'))).body.entry ?? []).map((e) => e.resource!.id!),
+  );
 
 describe('forward sync of two locals into the global server', () => {
   const fetched: Resource[] = [];
@@ -174,17 +189,13 @@ describe('forward sync of two locals into the global server', () => {
         }
       }
     }
-    const expected = CLINICAL_TYPES.reduce(
-      (n, t) => n + (loadedA.get(t)?.length ?? 0) + (loadedB.get(t)?.length ?? 0),
-      0,
-    );
-    expect(fetched).toHaveLength(expected);
-    expect(expected).toBeGreaterThan(250);
-    // Counts per type: what landed equals what was loaded.
+    // Counted on the global by this run's key-id tag, not from the ids looked up above: a
+    // duplicate under another id, or a resource written twice, would show here.
     for (const type of CLINICAL_TYPES) {
-      const n = fetched.filter((r) => r.resourceType === type).length;
-      expect(n, type).toBe((loadedA.get(type)?.length ?? 0) + (loadedB.get(type)?.length ?? 0));
+      const loaded = (loadedA.get(type)?.length ?? 0) + (loadedB.get(type)?.length ?? 0);
+      expect(await countOnGlobal(type), type).toBe(loaded);
     }
+    expect(fetched.length).toBeGreaterThan(250);
     // Nothing under the local ids themselves.
     const somePatient = loadedA.get('Patient')![0]!;
     expect((await onGlobal('Patient', somePatient)).status).toBe(404);
@@ -196,10 +207,12 @@ describe('forward sync of two locals into the global server', () => {
     expect([...st.values()].every((s) => s.result === 'ok')).toBe(true);
   });
 
-  it("never lets A's and B's ids collide, even for the same patient loaded at both", () => {
-    const idsA = new Set(CLINICAL_TYPES.flatMap((t) => (loadedA.get(t) ?? []).map((id) => `${t}/${pseudo(A, t, id)}`)));
-    const idsB = CLINICAL_TYPES.flatMap((t) => (loadedB.get(t) ?? []).map((id) => `${t}/${pseudo(B, t, id)}`));
-    expect(idsB.filter((k) => idsA.has(k))).toEqual([]);
+  it("never lets A's and B's ids collide, even for the same patient loaded at both", async () => {
+    // Buster is loaded at both locals: the global holds his resources twice, under distinct ids.
+    const busterAt = (loaded: Map<string, string[]>): number => loaded.get('Patient')?.length ?? 0;
+    expect(busterAt(loadedA) + busterAt(loadedB)).toBe(4);
+    const patients = await idsOnGlobal('Patient');
+    expect(patients.size).toBe(4);
     expect(new Set(fetched.map((r) => `${r.resourceType}/${r.id}`)).size).toBe(fetched.length);
   });
 
