@@ -11,6 +11,7 @@ import type { ConnectionPolicy } from '../shared/fhir-client.ts';
 import { validateInstancesData } from './schema.ts';
 import type { DocPath, RawProblem } from './schema.ts';
 import type { ConfigProblem, InstancesConfig } from './types.ts';
+import { deepFreeze } from '../shared/deep-freeze.ts';
 
 /** A parsed file: the YAML document (kept for comment-preserving edits) and its config. */
 export interface LoadedInstances {
@@ -122,19 +123,4 @@ function offsetOf(document: Document, path: DocPath): number | undefined {
 
 function formatPath(path: DocPath): string {
   return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
-}
-
-/**
- * Freezes an object graph in place.
- * @param value - plain data.
- * @returns the same value, frozen all the way down.
- */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) {
-      deepFreeze(v);
-    }
-  }
-  return value;
 }

@@ -22,7 +22,8 @@ import {
   SYNC_ERR_SECRET_REF_REFUSED,
   SYNC_ERR_TYPE_NOT_SYNCED,
 } from '../shared/errors/index.ts';
-import { deepFreeze, loadInstancesFile, parseInstances } from './load.ts';
+import { deepFreeze } from '../shared/deep-freeze.ts';
+import { loadInstancesFile, parseInstances } from './load.ts';
 import { instanceProblems, instanceSchema } from './schema.ts';
 import type { RawProblem } from './schema.ts';
 import type { ConfigProblem, InstancesConfig, LocalInstance } from './types.ts';

@@ -26,6 +26,7 @@ import { documentSchema, settingsSchema } from './schema.ts';
 import type { CompiledRules, Rule, RulesProblem, RulesSettings } from './types.ts';
 import { parseYamlSource } from './yaml-source.ts';
 import { issueProblems } from './zod-problems.ts';
+import { deepFreeze } from '../../shared/deep-freeze.ts';
 
 /** Options of loadRules. */
 export interface LoadRulesOptions {
@@ -162,16 +163,6 @@ export function rulesInvalid(source: string, problems: readonly RulesProblem[]):
   const sorted = [...problems].sort((a, b) => a.line - b.line || a.column - b.column);
   const lines = sorted.map((p) => `  ${source}:${p.line}:${p.column} ${p.code} ${p.message}`).join('\n');
   return CFG_ERR_RULES_INVALID.createWith({ location: source, problems: sorted }, [source, sorted.length, lines]);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as Record<string, unknown>)) {
-      deepFreeze(v);
-    }
-  }
-  return value;
 }
 
 // The schema's settings defaults are exported for callers building rules programmatically.
