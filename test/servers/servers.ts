@@ -90,6 +90,20 @@ export async function startServers(options: StartOptions = {}): Promise<StartRes
   );
 }
 
+/**
+ * Builds the launcher when its outputs are missing or stale. Tests that start a server of their
+ * own call it: when the shared servers were already up, the run built nothing.
+ * @param config - the servers configuration.
+ * @param log - progress lines.
+ */
+export async function ensureLauncherBuilt(config: ServersConfig, log: (line: string) => void): Promise<void> {
+  if (await needsBuild(config.hapiDir)) {
+    log('[servers] building the HAPI FHIR launcher with Maven (an empty ~/.m2 downloads ~340 MB)…');
+    const ms = await runMavenBuild(config.hapiDir, config.mavenBin);
+    log(`[servers] build done in ${(ms / 1000).toFixed(0)} s`);
+  }
+}
+
 async function startMissing(config: ServersConfig, log: (line: string) => void): Promise<StartResult> {
   const pending: ServerSpec[] = [];
   for (const spec of config.servers) {
@@ -99,10 +113,8 @@ async function startMissing(config: ServersConfig, log: (line: string) => void):
       pending.push(spec);
     }
   }
-  if (pending.length > 0 && (await needsBuild(config.hapiDir))) {
-    log('[servers] building the HAPI FHIR launcher with Maven (an empty ~/.m2 downloads ~340 MB)…');
-    const ms = await runMavenBuild(config.hapiDir, config.mavenBin);
-    log(`[servers] build done in ${(ms / 1000).toFixed(0)} s`);
+  if (pending.length > 0) {
+    await ensureLauncherBuilt(config, log);
   }
   const startSeconds = await launchAll(pending, config, log);
   return { urls: serverUrls(config), started: pending.map((s) => s.name), startSeconds };

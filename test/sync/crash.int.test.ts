@@ -23,6 +23,7 @@ import { loadServersConfig } from '../servers/config.ts';
 import type { ServerName, ServerSpec } from '../servers/config.ts';
 import { answersMetadata } from '../servers/health.ts';
 import { launchServer, stopProcess } from '../servers/process.ts';
+import { ensureLauncherBuilt } from '../servers/servers.ts';
 import { fhirUrls } from '../servers/urls.ts';
 import {
   FIXTURES,
@@ -187,6 +188,8 @@ describe('the global server stopped during a pass', () => {
       logFile: join(dir, 'server.log'),
       pidFile: join(dir, 'server.pid'),
     };
+    // The shared servers may have been up already, in which case this run built nothing.
+    await ensureLauncherBuilt(serversConfig, () => undefined);
     await launchServer(spec, serversConfig);
     await waitFor(() => answersMetadata(spec!.baseUrl), serversConfig.startTimeoutMs, 'our own global server', 1000);
 
