@@ -19,6 +19,7 @@ import type { Anonymizer, CompiledRules, DeidKey } from './anonymizer/index.ts';
 import {
   anonymizerRulesEngine,
   apiSettingsFromEnv,
+  intFromEnv,
   authConfigFromEnv,
   buildApp,
   buildOpsApp,
@@ -123,20 +124,6 @@ function collect<T>(problems: string[], fn: () => T): T | undefined {
   }
 }
 
-/** An optional integer setting in [min, max]; a problem is recorded when it is out of range. */
-function intSetting(env: Env, name: string, min: number, max: number, problems: string[]): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') {
-    return undefined;
-  }
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    problems.push(`${name} must be an integer from ${min} to ${max}`);
-    return undefined;
-  }
-  return n;
-}
-
 function readBootConfig(argv: readonly string[], env: Env): BootConfig {
   const roles = parseRoles(argv, env);
   const problems: string[] = [];
@@ -154,8 +141,8 @@ function readBootConfig(argv: readonly string[], env: Env): BootConfig {
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
     problems.push('WORKER_CONCURRENCY must be an integer from 1 to 64');
   }
-  const channelConcurrency = intSetting(env, 'SYNC_CHANNEL_CONCURRENCY', 1, 32, problems);
-  const globalConcurrency = intSetting(env, 'SYNC_GLOBAL_CONCURRENCY', 1, 64, problems);
+  const channelConcurrency = intFromEnv(env, 'SYNC_CHANNEL_CONCURRENCY', undefined, 1, 32, problems);
+  const globalConcurrency = intFromEnv(env, 'SYNC_GLOBAL_CONCURRENCY', undefined, 1, 64, problems);
   const needsAuth = has('api') || metricsPort !== undefined;
   const config: BootConfig = {
     roles,

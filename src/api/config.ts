@@ -36,7 +36,18 @@ export interface ApiSettings {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function int(env: Env, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+/**
+ * An integer setting in [min, max]; out of range records a problem and gives the fallback.
+ * @returns the value, or `fallback` when unset or invalid.
+ */
+export function intFromEnv<F extends number | undefined>(
+  env: Env,
+  name: string,
+  fallback: F,
+  min: number,
+  max: number,
+  problems: string[],
+): number | F {
   const raw = env[name];
   if (raw === undefined || raw === '') {
     return fallback;
@@ -65,9 +76,16 @@ function trustProxyOf(raw: string | undefined): boolean | string {
 export function apiSettingsFromEnv(env: Env): ApiSettings {
   const problems: string[] = [];
   const portName = env.API_PORT !== undefined && env.API_PORT !== '' ? 'API_PORT' : 'PORT';
-  const port = int(env, portName, 8080, 0, 65_535, problems);
-  const max = int(env, 'API_RATE_LIMIT_MAX', DEFAULT_RATE_LIMIT.max, 0, 1_000_000, problems);
-  const windowMs = int(env, 'API_RATE_LIMIT_WINDOW_MS', DEFAULT_RATE_LIMIT.timeWindowMs, 1, 86_400_000, problems);
+  const port = intFromEnv(env, portName, 8080, 0, 65_535, problems);
+  const max = intFromEnv(env, 'API_RATE_LIMIT_MAX', DEFAULT_RATE_LIMIT.max, 0, 1_000_000, problems);
+  const windowMs = intFromEnv(
+    env,
+    'API_RATE_LIMIT_WINDOW_MS',
+    DEFAULT_RATE_LIMIT.timeWindowMs,
+    1,
+    86_400_000,
+    problems,
+  );
   const docs = env.API_DOCS ?? 'on';
   if (!['on', 'off', 'true', 'false'].includes(docs)) {
     problems.push('API_DOCS must be on or off');
@@ -75,19 +93,19 @@ export function apiSettingsFromEnv(env: Env): ApiSettings {
   const settings: ApiSettings = {
     host: env.API_HOST !== undefined && env.API_HOST !== '' ? env.API_HOST : '0.0.0.0',
     port,
-    bodyLimit: int(env, 'API_BODY_LIMIT', DEFAULT_BODY_LIMIT, 1024, 64 * 1_048_576, problems),
+    bodyLimit: intFromEnv(env, 'API_BODY_LIMIT', DEFAULT_BODY_LIMIT, 1024, 64 * 1_048_576, problems),
     rateLimit: max === 0 ? false : Object.freeze({ max, timeWindowMs: windowMs }),
     trustProxy: trustProxyOf(env.API_TRUST_PROXY),
     docs: docs === 'on' || docs === 'true',
-    readyTimeoutMs: int(env, 'API_READY_TIMEOUT_MS', DEFAULT_READY_TIMEOUT_MS, 1, 60_000, problems),
-    requestTimeoutMs: int(env, 'API_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1000, 600_000, problems),
-    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 3000, 100, 60_000, problems),
+    readyTimeoutMs: intFromEnv(env, 'API_READY_TIMEOUT_MS', DEFAULT_READY_TIMEOUT_MS, 1, 60_000, problems),
+    requestTimeoutMs: intFromEnv(env, 'API_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1000, 600_000, problems),
+    redisCommandTimeoutMs: intFromEnv(env, 'REDIS_COMMAND_TIMEOUT_MS', 3000, 100, 60_000, problems),
     rulesFile: env.RULES_FILE !== undefined && env.RULES_FILE !== '' ? env.RULES_FILE : 'config/anonymization.yaml',
     rulesVersionsDir:
       env.RULES_VERSIONS_DIR !== undefined && env.RULES_VERSIONS_DIR !== ''
         ? env.RULES_VERSIONS_DIR
         : 'data/rules-versions',
-    rulesWatchMs: int(env, 'RULES_WATCH_MS', 5000, 0, 3_600_000, problems),
+    rulesWatchMs: intFromEnv(env, 'RULES_WATCH_MS', 5000, 0, 3_600_000, problems),
   };
   if (problems.length > 0) {
     throw API_ERR_CONFIG.createWith({ problems }, [problems.join('; ')]);

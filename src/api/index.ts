@@ -6,7 +6,7 @@ export { createFileRulesStore, rulesVersionOf, PREVIEW_INSTANCE_ID, FILESYSTEM_A
 export type { FileRulesStoreOptions } from './rules/store.ts';
 export { anonymizerRulesEngine } from './rules/engine.ts';
 export type { AnonymizerEngineOptions } from './rules/engine.ts';
-export { apiSettingsFromEnv } from './config.ts';
+export { apiSettingsFromEnv, intFromEnv } from './config.ts';
 export type { ApiSettings } from './config.ts';
 export type * from './rules/types.ts';
 export { Role, READ_ROLES } from './types.ts';

@@ -142,28 +142,10 @@ export interface SyncEngine {
  */
 export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
   const clock = deps.clock ?? ((): Date => new Date());
-  const stores = new Map<string, FhirStore>();
-  const storeFor = (server: ServerConnection): FhirStore => {
-    const key = JSON.stringify(toFhirConnection(server));
-    let store = stores.get(key);
-    if (store === undefined) {
-      store = createFhirStore(toFhirConnection(server), deps.clientOptions);
-      stores.set(key, store);
-    }
-    return store;
-  };
-  // One client per connection for the life of the engine, so an OAuth token is reused until
-  // it expires instead of being fetched again for every pass.
-  const clients = new Map<string, ReturnType<typeof createFhirClient>>();
-  const clientFor = (server: ServerConnection): ReturnType<typeof createFhirClient> => {
-    const key = JSON.stringify(toFhirConnection(server));
-    let client = clients.get(key);
-    if (client === undefined) {
-      client = createFhirClient(toFhirConnection(server), deps.clientOptions);
-      clients.set(key, client);
-    }
-    return client;
-  };
+  // One store and one client per connection for the life of the engine, so an OAuth token is
+  // reused until it expires instead of being fetched again for every pass.
+  const storeFor = perConnection((conn) => createFhirStore(conn, deps.clientOptions));
+  const clientFor = perConnection((conn) => createFhirClient(conn, deps.clientOptions));
   const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed =>
     createChangeFeed(feedConfig(feed, pageSize), { client: clientFor(server) });
 
@@ -533,6 +515,21 @@ export function rangeCursorFor(feed: FeedConfig): ((since: string) => string | u
     return Number.isFinite(ms) && ms >= 0
       ? JSON.stringify({ c: 1, f: 'ts', lo: new Date(ms).toISOString(), seen: [] })
       : undefined;
+  };
+}
+
+/** One value per distinct connection (a registry edit that changes it makes a new one). */
+function perConnection<T>(make: (conn: ReturnType<typeof toFhirConnection>) => T): (server: ServerConnection) => T {
+  const made = new Map<string, T>();
+  return (server) => {
+    const conn = toFhirConnection(server);
+    const key = JSON.stringify(conn);
+    let value = made.get(key);
+    if (value === undefined) {
+      value = make(conn);
+      made.set(key, value);
+    }
+    return value;
   };
 }
 
