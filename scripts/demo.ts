@@ -322,7 +322,7 @@ async function report(
     `  reverse push: local-a has Organization/${HQ_ORG_ID}: ${org.ok ? `"${((await org.json()) as Organization).name}"` : 'no'}`,
   );
   const status = await call<{ types: TypeLine[] }>('GET', '/status');
-  out('  lag (seconds since the feed was last read to its end) and last pass:');
+  out('  lag (newest change on the local minus the cursor position) and last pass:');
   for (const line of status.types.filter((t) => t.resourceType === 'Patient' || t.resourceType === 'Observation')) {
     out(
       `    ${line.instanceId.padEnd(8)} ${line.resourceType.padEnd(12)} lag ${line.lagSeconds === undefined ? 'n/a' : line.lagSeconds.toFixed(1)} s, ` +

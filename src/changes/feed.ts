@@ -22,6 +22,7 @@ import {
   type ReadOptions,
 } from './types.ts';
 import { walkWindows } from './windows.ts';
+import { newestChangeAt } from './newest.ts';
 
 export const DEFAULT_SETTLE_MS = 120_000;
 export const DEFAULT_PAGE_SIZE = 100;
@@ -77,6 +78,8 @@ export function createChangeFeed(config: ChangeFeedConfig, deps: ChangeFeedDeps)
     kind: settings.kind,
     pages: (resourceType: string, cursor: Cursor | undefined, options: ReadOptions = {}): AsyncIterable<ChangePage> =>
       run({ settings, client: deps.client, clock, digest, kindFor }, resourceType, cursor, options),
+    newestChangeAt: async (resourceType: string, signal?: AbortSignal): Promise<number | undefined> =>
+      newestChangeAt(deps.client, await kindFor(resourceType, signal), resourceType, signal, clock),
   });
 }
 

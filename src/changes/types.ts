@@ -92,4 +92,9 @@ export interface ChangeFeed {
    * Memory is bounded by one page.
    */
   pages(resourceType: string, cursor: Cursor | undefined, options?: ReadOptions): AsyncIterable<ChangePage>;
+  /**
+   * When the newest change of a type happened on the server (epoch ms), for the lag; undefined
+   * when the feed cannot tell (Aidbox versions) or the server has none.
+   */
+  newestChangeAt?(resourceType: string, signal?: AbortSignal): Promise<number | undefined>;
 }

@@ -23,6 +23,8 @@ export interface PassFigures {
   readonly durationMs: number;
   /** The pass read the feed to its end. */
   readonly drained: boolean;
+  /** Newest change on the source minus the cursor's position at the end of the pass. */
+  readonly lagSeconds?: number;
 }
 
 /** The engine's metrics. */
@@ -40,10 +42,9 @@ const LABELS: Labels[] = ['instance', 'resource_type', 'direction'];
 /**
  * Creates the metrics on a registry.
  * @param registry - where to register (a new one by default).
- * @param now - clock for the lag gauge.
  * @returns the metrics handle.
  */
-export function createSyncMetrics(registry: Registry = new Registry(), now: () => number = Date.now): SyncMetrics {
+export function createSyncMetrics(registry: Registry = new Registry()): SyncMetrics {
   const passes = new Counter({
     name: 'fhir_sync_passes_total',
     help: 'Passes finished, by result.',
@@ -87,21 +88,15 @@ export function createSyncMetrics(registry: Registry = new Registry(), now: () =
     buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900],
     registers: [registry],
   });
-  const drainedAt = new Map<string, { labels: Record<Labels, string>; at: number }>();
-  new Gauge({
+  const lag = new Gauge({
     name: 'fhir_sync_lag_seconds',
-    help: 'Seconds since a pass last read the feed of (instance, type) to its end.',
+    help: "Newest change on the source minus the committed cursor's position, as the last pass of (instance, type) measured it.",
     labelNames: LABELS,
     registers: [registry],
-    collect() {
-      for (const { labels, at } of drainedAt.values()) {
-        this.set(labels, Math.max(0, (now() - at) / 1000));
-      }
-    },
   });
   return {
     registry,
-    passFinished: (f, result, at) => {
+    passFinished: (f, result) => {
       const labels = { instance: f.instanceId, resource_type: f.resourceType, direction: f.direction };
       passes.inc({ ...labels, result });
       resources.inc(labels, f.resources);
@@ -109,8 +104,8 @@ export function createSyncMetrics(registry: Registry = new Registry(), now: () =
       quarantined.inc(labels, f.quarantined);
       dependencies.inc(labels, f.dependencies);
       duration.observe(labels, f.durationMs / 1000);
-      if (result === 'ok' && f.drained) {
-        drainedAt.set(`${f.direction}/${f.instanceId}/${f.resourceType}`, { labels, at: at.getTime() });
+      if (result === 'ok' && f.lagSeconds !== undefined) {
+        lag.set(labels, f.lagSeconds);
       }
     },
     transactionRetried: (instanceId, direction) => retries.inc({ instance: instanceId, direction }),

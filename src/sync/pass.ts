@@ -12,6 +12,7 @@
  * go on from where they were.
  */
 import type { Logger } from 'pino';
+import { describeCursor } from '../changes/index.ts';
 import { SYNC_ERR_RANGE_UNSUPPORTED } from '../shared/errors/index.ts';
 import type { Channel } from './channel.ts';
 import type { JobProgress, SyncRange } from './control.ts';
@@ -67,6 +68,11 @@ export interface PassSummary {
   readonly durationMs: number;
   /** The feed was read to its end. */
   readonly drained: boolean;
+  /**
+   * Seconds between the newest change on the source and the committed cursor's position, read
+   * at the end of the pass; undefined for backfills and feeds without instants (Aidbox).
+   */
+  readonly lagSeconds?: number;
 }
 
 /**
@@ -152,6 +158,7 @@ export async function runPass(
   }
   // Reaching here means the feed was read to its end.
   const drained = true;
+  const lagSeconds = req.range === undefined ? await lagOf(channel, position, req.signal) : undefined;
 
   // 3. Report: counts, duration, cursors; never content.
   const summary: PassSummary = {
@@ -164,9 +171,29 @@ export async function runPass(
     cursorAfter: stored?.state?.cursor,
     durationMs: deps.clock().getTime() - started,
     drained,
+    ...(lagSeconds === undefined ? {} : { lagSeconds }),
   };
   log.info({ ...summary, cursorBefore: short(cursorBefore), cursorAfter: short(summary.cursorAfter) }, 'pass finished');
   return summary;
+}
+
+/**
+ * The lag as documented: newest change on the source minus the cursor's position (changes in
+ * the settle window are not delivered yet, so a caught-up channel shows about that window).
+ * A failed probe only leaves the lag unknown.
+ */
+async function lagOf(
+  channel: Channel,
+  position: string | undefined,
+  signal?: AbortSignal,
+): Promise<number | undefined> {
+  const summary = position === undefined ? undefined : describeCursor(position);
+  const at = summary?.family === 'ts' ? Date.parse(summary.position) : Number.NaN;
+  if (!Number.isFinite(at) || channel.feed.newestChangeAt === undefined) {
+    return undefined;
+  }
+  const newest = await channel.feed.newestChangeAt(channel.resourceType, signal).catch(() => undefined);
+  return newest === undefined ? undefined : Math.max(0, Math.round((newest - at) / 100) / 10);
 }
 
 function writerDeps(deps: PassDeps, channel: Channel, signal: AbortSignal | undefined): WriterDeps {

@@ -28,8 +28,6 @@ export interface SyncControlDeps {
   readonly config: () => Promise<InstancesConfig>;
   readonly globalStore: () => Promise<FhirStore>;
   readonly status?: StatusStore;
-  /** @defaultValue () => new Date() */
-  readonly clock?: () => Date;
   /**
    * Deadline of each Redis call (queue, status): past it, or on a Redis error, the call fails
    * with the retryable SYNC_ERR_QUEUE_UNAVAILABLE (503), so the API never hangs on Redis.
@@ -64,7 +62,6 @@ export async function redisCall<T>(ms: number, call: () => Promise<T>): Promise<
  * @returns the control.
  */
 export function createSyncControl(deps: SyncControlDeps): SyncControl {
-  const clock = deps.clock ?? ((): Date => new Date());
   const redis = <T>(call: () => Promise<T>): Promise<T> => redisCall(deps.redisTimeoutMs ?? 3000, call);
   const instance = async (id: string): Promise<LocalInstance> => {
     const config = await deps.config();
@@ -103,19 +100,17 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
         const key = `${q.instanceId}/${q.resourceType}`;
         quarantined.set(key, (quarantined.get(key) ?? 0) + 1);
       }
-      const now = clock().getTime();
       return config.instances
         .filter((i) => i.enabled)
         .flatMap((i) =>
           i.sendTypes.map((t): TypeStatus => {
             const cursor = cursorOf.get(`${i.id}/${t}`);
             const pass = passes.get(statusKey('forward', i.id, t));
-            const drained = pass?.drainedAt === undefined ? Number.NaN : Date.parse(pass.drainedAt);
             return {
               instanceId: i.id,
               resourceType: t,
               ...(cursor?.cursor === undefined ? {} : { cursor: cursor.cursor }),
-              ...(Number.isFinite(drained) ? { lagSeconds: Math.max(0, Math.round((now - drained) / 1000)) } : {}),
+              ...(pass?.lagSeconds === undefined ? {} : { lagSeconds: pass.lagSeconds }),
               ...(pass === undefined ? {} : { lastPassAt: pass.at, lastPassResult: pass.result }),
               quarantineCount: quarantined.get(`${i.id}/${t}`) ?? 0,
             };

@@ -76,9 +76,8 @@ describe('audit events', () => {
 });
 
 describe('metrics', () => {
-  it('count passes by result and report lag since the feed was last drained', async () => {
-    let now = 1_000_000;
-    const m = createSyncMetrics(undefined, () => now);
+  it('count passes by result and report the lag the last good pass measured', async () => {
+    const m = createSyncMetrics();
     const figures = {
       instanceId: 'a',
       resourceType: 'Patient',
@@ -89,10 +88,10 @@ describe('metrics', () => {
       dependencies: 3,
       durationMs: 1500,
       drained: true,
+      lagSeconds: 42,
     };
     m.passFinished(figures, 'ok', new Date(1_000_000));
-    m.passFinished({ ...figures, resources: 0, drained: false }, 'failed', new Date(1_000_000));
-    now += 42_000;
+    m.passFinished({ ...figures, resources: 0, drained: false, lagSeconds: 7 }, 'failed', new Date(1_000_000));
     const text = await m.registry.metrics();
     expect(text).toContain(
       'fhir_sync_passes_total{instance="a",resource_type="Patient",direction="forward",result="ok"} 1',

@@ -363,6 +363,39 @@ describe('runPass (forward)', () => {
     expect(cursorOnGlobal('Patient')).toBeUndefined();
   });
 
+  it('measures the lag as the newest change on the local minus the cursor position', async () => {
+    seed(P('p1'));
+    const feed = {
+      kind: 'fake-ts',
+      async *pages() {
+        await Promise.resolve();
+        yield { changes, cursor: JSON.stringify({ c: 1, f: 'ts', lo: '2026-05-01T09:59:00.000Z', seen: [] }) };
+      },
+      newestChangeAt: () => Promise.resolve(Date.parse('2026-05-01T10:00:30.000Z')),
+    };
+    const summary = await runPass(
+      deps({
+        openChannel: (req) =>
+          Promise.resolve(
+            forwardChannel({
+              instance: config.instances[0]!,
+              global: config.global,
+              resourceType: req.resourceType,
+              feed,
+              anonymizer: fakeAnonymizer(['Organization']),
+              local,
+              globalStore: global,
+              codec,
+            }),
+          ),
+      }),
+      { instanceId: 'a', resourceType: 'Patient' },
+    );
+    expect(summary.lagSeconds).toBe(90);
+    // A feed that cannot tell (Aidbox versions, fakes): no lag rather than a made-up one.
+    expect((await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).lagSeconds).toBeUndefined();
+  });
+
   it('tries a transaction refused with 409 once more before treating it as a refusal', async () => {
     // Two channels creating the same dependency at once: HAPI answers the later one 409.
     seed(P('p1'), P('p2'));

@@ -1,6 +1,6 @@
 /**
  * Last-pass facts per (direction, instance, type) for GET /status: when, ok or failed, the
- * failure code, and when the feed was last read to its end (lag). Kept in one Redis hash:
+ * failure code, when the feed was last read to its end, and the lag measured then. Kept in one Redis hash:
  * nothing here is needed to sync correctly (cursors and quarantine live on the servers), it
  * is rebuilt by the next pass.
  */
@@ -14,6 +14,10 @@ export interface PassStatus {
   readonly failedCode?: string;
   /** When a pass last read the feed to its end. */
   readonly drainedAt?: string;
+  /** Newest change on the local minus the cursor's position, in seconds, as the last pass measured it. */
+  readonly lagSeconds?: number;
+  /** When that lag was measured. */
+  readonly lagAt?: string;
 }
 
 /** The status store. */
@@ -45,8 +49,19 @@ export function createStatusStore(redis: Redis, prefix: string): StatusStore {
     record: async (direction, instanceId, resourceType, status) => {
       const field = statusKey(direction, instanceId, resourceType);
       const previous = parse(await redis.hget(key, field));
+      // A failed pass keeps what the last good one measured.
       const drainedAt = status.drainedAt ?? previous?.drainedAt;
-      await redis.hset(key, field, JSON.stringify({ ...status, ...(drainedAt === undefined ? {} : { drainedAt }) }));
+      const lag =
+        status.lagSeconds !== undefined
+          ? { lagSeconds: status.lagSeconds, lagAt: status.lagAt ?? status.at }
+          : previous?.lagSeconds !== undefined
+            ? { lagSeconds: previous.lagSeconds, lagAt: previous.lagAt }
+            : {};
+      await redis.hset(
+        key,
+        field,
+        JSON.stringify({ ...status, ...(drainedAt === undefined ? {} : { drainedAt }), ...lag }),
+      );
     },
     all: async () => {
       const raw = await redis.hgetall(key);

@@ -189,10 +189,12 @@ async function recordStatus(
     if (result !== undefined) {
       const drained =
         result.passes?.every((p) => p.drained) === true && (data.kind !== 'pass' || data.range === undefined);
+      const lagSeconds = result.passes?.[0]?.lagSeconds;
       await settings.status.record(direction, data.instanceId, data.resourceType, {
         at,
         result: 'ok',
         ...(drained ? { drainedAt: at } : {}),
+        ...(lagSeconds === undefined ? {} : { lagSeconds }),
       });
     } else {
       await settings.status.record(direction, data.instanceId, data.resourceType, {
@@ -222,6 +224,7 @@ async function recordSweep(
         at,
         result: 'ok',
         ...(p.drained ? { drainedAt: at } : {}),
+        ...(p.lagSeconds === undefined ? {} : { lagSeconds: p.lagSeconds }),
       });
     }
     for (const f of result.failures ?? []) {
