@@ -143,3 +143,24 @@ function parseMarks(value: unknown, fail: (why: string) => never): Mark[] {
     return [m[0] as number, m[1] as number] as const;
   });
 }
+
+/**
+ * The newest change a timestamp cursor has delivered (epoch ms): the newest remembered key, or
+ * `lo` when none is remembered. What the lag is measured against: changes inside the settle
+ * window are delivered (and remembered) even though `lo` has not passed them yet.
+ * @param cursor - a cursor of this module.
+ * @returns the instant, or undefined for version cursors and anything unreadable.
+ */
+export function deliveredUpTo(cursor: Cursor): number | undefined {
+  let state: CursorState;
+  try {
+    state = decodeCursor(cursor, 'ts', 'lag');
+  } catch {
+    return undefined;
+  }
+  let newest = state.lo;
+  for (const pos of state.seen.values()) {
+    newest = Math.max(newest, pos);
+  }
+  return newest;
+}

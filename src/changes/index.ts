@@ -37,3 +37,4 @@ export {
 } from './feed.ts';
 export { latestPerResource } from './collapse.ts';
 export { describeCursor, type CursorSummary } from './describe.ts';
+export { deliveredUpTo } from './cursor.ts';

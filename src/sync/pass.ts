@@ -12,7 +12,7 @@
  * go on from where they were.
  */
 import type { Logger } from 'pino';
-import { describeCursor } from '../changes/index.ts';
+import { deliveredUpTo } from '../changes/index.ts';
 import { SYNC_ERR_RANGE_UNSUPPORTED } from '../shared/errors/index.ts';
 import type { Channel } from './channel.ts';
 import type { JobProgress, SyncRange } from './control.ts';
@@ -178,18 +178,16 @@ export async function runPass(
 }
 
 /**
- * The lag as documented: newest change on the source minus the cursor's position (changes in
- * the settle window are not delivered yet, so a caught-up channel shows about that window).
- * A failed probe only leaves the lag unknown.
+ * The lag as documented: newest change on the source minus the newest change the committed
+ * cursor has delivered (0 once caught up). A failed probe only leaves the lag unknown.
  */
 async function lagOf(
   channel: Channel,
   position: string | undefined,
   signal?: AbortSignal,
 ): Promise<number | undefined> {
-  const summary = position === undefined ? undefined : describeCursor(position);
-  const at = summary?.family === 'ts' ? Date.parse(summary.position) : Number.NaN;
-  if (!Number.isFinite(at) || channel.feed.newestChangeAt === undefined) {
+  const at = position === undefined ? undefined : deliveredUpTo(position);
+  if (at === undefined || channel.feed.newestChangeAt === undefined) {
     return undefined;
   }
   const newest = await channel.feed.newestChangeAt(channel.resourceType, signal).catch(() => undefined);
