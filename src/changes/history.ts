@@ -18,7 +18,7 @@ import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
 import { FEED_ERR_BAD_RESPONSE, FEED_ERR_UNSUPPORTED } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
-import { asBundle, getJson, instantMs, nextLink } from './http.ts';
+import { asBundle, getJson, hasNextLink, instantMs, nextLink } from './http.ts';
 import { changeKey, type Item } from './tracker.ts';
 import type { Probe, RangeSource } from './windows.ts';
 import type { Change } from './types.ts';
@@ -60,7 +60,7 @@ export function historySource(deps: HistorySourceDeps): RangeSource {
         // Windows are the basis of every completeness claim: a server that ignores them is unusable here.
         throw FEED_ERR_UNSUPPORTED.create('fhir-history', deps.resourceType, 'the server ignores _since/_at bounds');
       }
-      const more = nextLink(bundle, deps.client.getBaseUrl(), url) !== undefined || items.length > limit;
+      const more = hasNextLink(bundle) || items.length > limit;
       return { items, overflow: more, hint: oldestKnown(bundle) };
     },
     async *streamPosition(p: number, limit: number): AsyncGenerator<readonly Item[]> {

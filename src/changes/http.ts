@@ -141,10 +141,41 @@ export function nextLink(bundle: Bundle, baseUrl: string, url: string): string |
   } catch {
     throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'next link is not a URL');
   }
-  if (next.origin !== new URL(baseUrl).origin) {
-    throw FEED_ERR_FOREIGN_LINK.create(urlPath(url));
+  const base = new URL(baseUrl);
+  if (next.origin === base.origin) {
+    return next.toString();
   }
-  return next.toString();
+  // A server reached at 127.0.0.1 that names itself localhost (Medplum) is the same server:
+  // the link is followed at the registered address, so the request goes where the network
+  // policy and the credentials were checked for.
+  if (
+    next.protocol === base.protocol &&
+    portOf(next) === portOf(base) &&
+    isLoopbackName(next.hostname) &&
+    isLoopbackName(base.hostname)
+  ) {
+    next.host = base.host;
+    return next.toString();
+  }
+  throw FEED_ERR_FOREIGN_LINK.create(urlPath(url), next.origin);
+}
+
+/**
+ * Whether a bundle has a `next` link, without following or checking it (keyset paging only
+ * needs to know whether more pages exist).
+ * @param bundle - a searchset or history bundle.
+ * @returns true when a `next` link is present.
+ */
+export function hasNextLink(bundle: Bundle): boolean {
+  return bundle.link?.some((l) => l.relation === 'next' && typeof l.url === 'string' && l.url !== '') === true;
+}
+
+function portOf(u: URL): string {
+  return u.port !== '' ? u.port : u.protocol === 'https:' ? '443' : '80';
+}
+
+function isLoopbackName(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**

@@ -19,7 +19,7 @@ import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
 import { FEED_ERR_BAD_RESPONSE } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
-import { asBundle, getJson, instantMs, nextLink } from './http.ts';
+import { asBundle, getJson, hasNextLink, instantMs, nextLink } from './http.ts';
 import { changeKey, type Chunk, type Item } from './tracker.ts';
 import type { Change } from './types.ts';
 
@@ -74,7 +74,7 @@ async function* keyset(deps: SearchDeps, start: number, kind: Change['kind']): A
   for (;;) {
     const url = `${base}?_lastUpdated=ge${new Date(t).toISOString()}&_sort=_lastUpdated&_count=${deps.pageSize}${extra}`;
     const page = await fetchSearch(deps, url, kind);
-    if (!page.next) {
+    if (!hasNextLink(page.bundle)) {
       yield { items: page.items, below: Number.POSITIVE_INFINITY };
       return;
     }
@@ -86,7 +86,8 @@ async function* keyset(deps: SearchDeps, start: number, kind: Change['kind']): A
     }
     // The whole page sits on instant t: follow the server's links until the tie is passed.
     yield { items: page.items, below: t };
-    const passed = yield* followTie(deps, page.next, t, kind);
+    // Only here is a server link followed (and checked): keyset pages build their own URLs.
+    const passed = yield* followTie(deps, nextLink(page.bundle, deps.client.getBaseUrl(), page.url), t, kind);
     if (passed === undefined) {
       yield { items: [], below: Number.POSITIVE_INFINITY };
       return;
@@ -97,7 +98,7 @@ async function* keyset(deps: SearchDeps, start: number, kind: Change['kind']): A
 
 async function* followTie(
   deps: SearchDeps,
-  first: string,
+  first: string | undefined,
   t: number,
   kind: Change['kind'],
 ): AsyncGenerator<Chunk, number | undefined> {
@@ -109,7 +110,7 @@ async function* followTie(
     if (last > t) {
       return last;
     }
-    url = page.next;
+    url = nextLink(page.bundle, deps.client.getBaseUrl(), page.url);
   }
   return undefined;
 }
@@ -118,16 +119,13 @@ async function fetchSearch(
   deps: SearchDeps,
   url: string,
   kind: Change['kind'],
-): Promise<{ items: Item[]; next: string | undefined }> {
+): Promise<{ items: Item[]; bundle: Bundle; url: string }> {
   const answer = await getJson(deps.client, url, deps.signal, deps.clock);
   if (answer.serverTime !== undefined) {
     deps.onServerTime(answer.serverTime);
   }
   const bundle = asBundle(answer.body, 'searchset', url);
-  return {
-    items: searchItems(bundle, deps.resourceType, url, kind),
-    next: nextLink(bundle, deps.client.getBaseUrl(), url),
-  };
+  return { items: searchItems(bundle, deps.resourceType, url, kind), bundle, url };
 }
 
 /**

@@ -157,6 +157,21 @@ describe('nextLink', () => {
     expect(nextLink({ resourceType: 'Bundle', type: 'searchset' }, 'http://127.0.0.1:8092/', URL_)).toBeUndefined();
   });
 
+  it('follows a loopback-named link at the registered address, and only on the same scheme and port', () => {
+    expect(nextLink(bundle('http://localhost:8092/fhir?_getpages=x'), 'http://127.0.0.1:8092/', URL_)).toBe(
+      'http://127.0.0.1:8092/fhir?_getpages=x',
+    );
+    for (const other of [
+      'http://localhost:8093/fhir?x',
+      'https://localhost:8092/fhir?x',
+      'http://10.0.0.1:8092/fhir?x',
+    ]) {
+      expect(() => nextLink(bundle(other), 'http://127.0.0.1:8092/', URL_), other).toThrow(
+        expect.objectContaining({ code: FEED_ERR_FOREIGN_LINK.code }),
+      );
+    }
+  });
+
   it('refuses a link to another origin (credentials would follow it)', () => {
     expect(() => nextLink(bundle('http://elsewhere.example/fhir?_getpages=x'), 'http://127.0.0.1:8092/', URL_)).toThrow(
       expect.objectContaining({ code: FEED_ERR_FOREIGN_LINK.code }),

@@ -43,6 +43,36 @@ describe('search-lastupdated (contract)', () => {
     expect(ids(resumed)).toEqual(all.slice(10));
   });
 
+  it('reads through a server that names itself localhost while registered as 127.0.0.1 (Medplum)', async () => {
+    // Keyset pages build their own URLs, so their next links are not checked at all; inside a
+    // tie the link is followed at the registered address (loopback names are one host).
+    server = await startSearchServer('Basic', 'snapshot', (host) => host.replace('127.0.0.1', 'localhost'));
+    for (let i = 0; i < 25; i++) {
+      server.put(`t${String(i).padStart(2, '0')}`, T0);
+    }
+    for (let i = 0; i < 25; i++) {
+      server.put(`later${String(i).padStart(2, '0')}`, T0 + 1000 + i);
+    }
+    const all = ids(await collect(feed().pages('Basic', undefined)));
+    expect(all).toHaveLength(50);
+    expect(new Set(all).size).toBe(50);
+    expect(server.requests.some((r) => r.url.includes('_getpages='))).toBe(true);
+    expect(server.requests.every((r) => r.headers.host?.startsWith('127.0.0.1'))).toBe(true);
+  });
+
+  it('refuses to follow a tie link to another host, saying what to configure', async () => {
+    server = await startSearchServer('Basic', 'snapshot', () => 'fhir.elsewhere.example');
+    for (let i = 0; i < 25; i++) {
+      server.put(`t${String(i).padStart(2, '0')}`, T0);
+    }
+    await expect(collect(feed().pages('Basic', undefined))).rejects.toThrow(
+      expect.objectContaining({
+        code: 'FEED_ERR_FOREIGN_LINK',
+        message: expect.stringContaining('http://fhir.elsewhere.example') as unknown,
+      }),
+    );
+  });
+
   it('loses nothing when a resource is updated between two page reads (server with live offset links)', async () => {
     server = await startSearchServer('Basic', 'offset');
     for (let i = 0; i < 30; i++) {

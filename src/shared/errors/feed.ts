@@ -41,7 +41,7 @@ export const FEED_ERR_BAD_RESPONSE = defineError('FEED_ERR_BAD_RESPONSE', 'Unexp
 /** A `next` link points at another origin; following it would send credentials elsewhere. */
 export const FEED_ERR_FOREIGN_LINK = defineError(
   'FEED_ERR_FOREIGN_LINK',
-  'Paging link from %s points to another origin; refusing to follow it',
+  'Paging link from %s points to another origin (%s); refusing to follow it. Register the server under the origin it names itself with (its base URL in /metadata)',
   502,
   false,
 );

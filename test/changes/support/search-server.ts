@@ -26,10 +26,13 @@ export interface SearchStandIn extends TestServer {
  * @param links - `snapshot`: HAPI `_getpages` over the ids matched by the first query;
  *   `offset`: `_offset` re-running the query on live data (Medplum without cursors), where an
  *   update between two reads shifts later rows back by one.
+ * @param selfHost - the host the server names itself with in its links (Medplum behind
+ *   127.0.0.1 says `localhost`); the requested host by default.
  */
 export async function startSearchServer(
   type = 'Basic',
   links: 'snapshot' | 'offset' = 'snapshot',
+  selfHost?: (requested: string) => string,
 ): Promise<SearchStandIn> {
   const rows = new Map<string, Row>();
   const snapshots = new Map<string, { ids: string[]; deleted: boolean }>();
@@ -37,7 +40,8 @@ export async function startSearchServer(
   const box: { self?: SearchStandIn } = {};
   const server = await startServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const base = `http://${req.headers.host}/fhir`;
+    const host = req.headers.host ?? '';
+    const base = `http://${selfHost === undefined ? host : selfHost(host)}/fhir`;
     const count = Number(url.searchParams.get('_count') ?? '20');
     let ids: string[];
     let offset: number;
