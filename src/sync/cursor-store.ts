@@ -58,7 +58,11 @@ export async function ensureCursor(
       answer.kind,
     ]);
   }
-  return { state: initial, versionId: answer.entries[0]?.versionId };
+  // No version in the answer (some servers): read it back, so the first commit is conditional too.
+  const versionId =
+    answer.entries[0]?.versionId ??
+    (await loadCursor(deps, initial.direction, initial.instanceId, initial.resourceType)).versionId;
+  return { state: initial, versionId };
 }
 
 /**

@@ -127,7 +127,14 @@ export async function runPass(
       quarantineOp: (r) => rejectionRecord(channel, ctx, r),
       confirmCursor: () => confirmCursor(writer, channel, cursor),
     });
-    stored = stored === undefined ? undefined : { state, versionId: written.cursorVersion ?? stored.versionId };
+    if (stored !== undefined) {
+      // A server that reports no version in its answer: read it back rather than lose the
+      // precondition of the next commit.
+      const versionId =
+        written.cursorVersion ??
+        (await loadCursor(writer, channel.direction, channel.instanceId, channel.resourceType)).versionId;
+      stored = { state, versionId: versionId ?? stored.versionId };
+    }
     add(totals, prepared.counts, prepared.quarantined.length, written);
     await onProgress?.({
       pages: totals.pages,

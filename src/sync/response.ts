@@ -60,7 +60,7 @@ export function readTransactionAnswer(status: number, body: unknown, ops: readon
   }
   const entries = bundle.entry.map((e) => ({
     status: parseStatus(e.response?.status),
-    versionId: versionOf(e.response?.etag, e.response?.location),
+    versionId: versionOf(e.response?.etag, e.response?.location, e.resource?.meta?.versionId),
   }));
   const failed: number[] = [];
   for (let i = 0; i < entries.length; i++) {
@@ -119,16 +119,23 @@ function parseStatus(s: string | undefined): number {
 }
 
 /**
- * The version id in an ETag (`W/"3"`) or a location (`Type/id/_history/3`).
+ * The version id of a transaction-response entry, from wherever the server put it: the ETag
+ * (`W/"3"`, HAPI), the location (`Type/id/_history/3`), or only the returned resource's
+ * `meta.versionId` (Medplum: no etag, no `_history` in the location).
  * @param etag - the entry's etag.
  * @param location - the entry's location.
+ * @param metaVersion - the returned resource's meta.versionId.
  * @returns the version id, if any.
  */
-export function versionOf(etag: string | undefined, location: string | undefined): string | undefined {
+export function versionOf(
+  etag: string | undefined,
+  location: string | undefined,
+  metaVersion?: string,
+): string | undefined {
   const fromEtag = etag === undefined ? null : /^(?:W\/)?"?([^"]+)"?$/.exec(etag.trim());
   if (fromEtag !== null) {
     return fromEtag[1];
   }
   const fromLocation = location === undefined ? null : /\/_history\/([^/?]+)/.exec(location);
-  return fromLocation === null ? undefined : fromLocation[1];
+  return fromLocation?.[1] ?? (metaVersion === '' ? undefined : metaVersion);
 }

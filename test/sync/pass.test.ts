@@ -1,4 +1,4 @@
-import type { Basic, Observation, Patient, Resource } from '@medplum/fhirtypes';
+import type { Basic, Bundle, BundleEntry, Observation, Patient, Resource } from '@medplum/fhirtypes';
 import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseInstances } from '../../src/instances/index.ts';
@@ -396,6 +396,44 @@ describe('runPass (forward)', () => {
     expect(summary.lagSeconds).toBe(60);
     // A feed that cannot tell (Aidbox versions, fakes): no lag rather than a made-up one.
     expect((await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).lagSeconds).toBeUndefined();
+  });
+
+  it.each([
+    ['in the returned resource only (Medplum)', true],
+    ['nowhere in the answer (read back)', false],
+  ])('keeps every cursor commit conditional when the new version is %s', async (_label, withResource) => {
+    seed(P('p1'), P('p2'), P('p3'), P('p4'), P('p5'), P('p6'), P('p7'));
+    const transaction = global.transaction.bind(global);
+    const cursorWrites: (string | undefined)[] = [];
+    global.transaction = async (bundle, signal) => {
+      for (const e of bundle.entry ?? []) {
+        if (e.request?.url === `Basic/${cursorId('forward', 'a', 'Patient')}`) {
+          cursorWrites.push(e.request.ifMatch);
+        }
+      }
+      const answer = await transaction(bundle, signal);
+      const body = answer.body as Bundle;
+      if (answer.status !== 200 || body.resourceType !== 'Bundle') {
+        return answer;
+      }
+      const entry = (body.entry ?? []).map((e: BundleEntry) => {
+        const version = /"(\d+)"/.exec(e.response?.etag ?? '')?.[1];
+        const location = e.response?.location?.replace(/\/_history\/.*$/, '');
+        return {
+          ...(version === undefined || !withResource
+            ? {}
+            : { resource: { resourceType: 'Basic', meta: { versionId: version } } }),
+          response: { status: e.response?.status ?? '200', ...(location === undefined ? {} : { location }) },
+        };
+      });
+      return { status: 200, body: { ...body, entry } };
+    };
+    const summary = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(summary).toMatchObject({ resources: 7, pages: 3 });
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 7 });
+    // Every commit after the creation is conditional on the version the previous one made:
+    // without the version, the writes fell back to unconditional PUTs.
+    expect(cursorWrites).toEqual([undefined, 'W/"1"', 'W/"2"', 'W/"3"']);
   });
 
   it('tries a transaction refused with 409 once more before treating it as a refusal', async () => {
