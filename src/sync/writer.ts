@@ -158,7 +158,12 @@ export async function writePage(
         data.forEach((op, i) => failed.has(i) && rejections.push({ op, status: answer.status, codes: answer.codes }));
         await bisect(data.filter((_, i) => !failed.has(i)));
       } else if (data.length === 1) {
-        rejections.push({ op: data[0]!, status: answer.status, codes: answer.codes });
+        const op = data[0]!;
+        // A delete of something the target never had: some servers (Medplum) refuse the whole
+        // transaction with 404 instead of answering that entry 404. Gone is gone: done.
+        if (!(op.kind === 'delete' && (answer.status === 404 || answer.status === 410))) {
+          rejections.push({ op, status: answer.status, codes: answer.codes });
+        }
       } else {
         const mid = Math.ceil(data.length / 2);
         await bisect(data.slice(0, mid));

@@ -436,6 +436,25 @@ describe('runPass (forward)', () => {
     expect(cursorWrites).toEqual([undefined, 'W/"1"', 'W/"2"', 'W/"3"']);
   });
 
+  it('counts a delete of something the global never had as done, even when the whole transaction answers 404', async () => {
+    // Medplum answers 404 for the whole transaction instead of for the entry.
+    seed(P('p1'), P('p2'));
+    changes.push(deleted('Patient', 'never-synced'));
+    const transaction = global.transaction.bind(global);
+    global.transaction = async (bundle, signal) => {
+      const missing = (bundle.entry ?? []).some(
+        (e) => e.request?.method === 'DELETE' && global.get(e.request.url) === undefined,
+      );
+      return missing
+        ? { status: 404, body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] } }
+        : transaction(bundle, signal);
+    };
+    const summary = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
+    expect(summary).toMatchObject({ resources: 2, quarantined: 0 });
+    expect(global.get(`Patient/${ps('Patient', 'p2')}`)).toBeDefined();
+    expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 3 });
+  });
+
   it('tries a transaction refused with 409 once more before treating it as a refusal', async () => {
     // Two channels creating the same dependency at once: HAPI answers the later one 409.
     seed(P('p1'), P('p2'));
