@@ -162,6 +162,20 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     return limited;
   };
 
+  // Bundle caps found by trial (a refused bundle that went through split), per target: later
+  // passes plan bundles that fit instead of being refused and split again.
+  const bundleCaps = new Map<string, number>();
+  const capped = (base: string, configured: number): number => Math.min(configured, bundleCaps.get(base) ?? configured);
+  const learnBundleCap = (target: string, refused: number, size: number): void => {
+    if (size < (bundleCaps.get(target) ?? Number.POSITIVE_INFINITY)) {
+      bundleCaps.set(target, size);
+      deps.logger.warn(
+        { target, refused, size },
+        'the server refused a transaction of this size and accepted it split: bundles to it are capped from now on (set bundleSize to this value to skip the trial)',
+      );
+    }
+  };
+
   const openChannel = async (req: PassRequest): Promise<Channel> => {
     const config = await deps.config();
     const direction = req.direction ?? 'forward';
@@ -177,7 +191,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       const pageSize = inst.feed.pageSize ?? Math.max(1, config.global.bundleSize - 1);
       return forwardChannel({
         instance: inst,
-        global: config.global,
+        global: { ...config.global, bundleSize: capped(globalStore.base, config.global.bundleSize) },
         resourceType: req.resourceType,
         feed: feedFor(inst, inst.feed, pageSize),
         anonymizer: currentAnonymizer(deps),
@@ -188,7 +202,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       });
     }
     return reverseChannel({
-      instance: inst,
+      instance: { ...inst, bundleSize: capped(local.base, inst.bundleSize) },
       global: config.global,
       resourceType: req.resourceType,
       feed: feedFor(config.global, config.global.feed, Math.max(1, inst.bundleSize - 1)),
@@ -206,6 +220,7 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     sleep: deps.sleep ?? sleep,
     random: deps.random ?? Math.random,
     metrics: deps.metrics,
+    onBundleCap: learnBundleCap,
   };
   const globalStore = async (): Promise<FhirStore> => globalFor((await deps.config()).global);
   const audit = async (event: AuditInput): Promise<void> => {

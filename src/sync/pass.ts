@@ -45,6 +45,8 @@ export interface PassDeps {
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly random: () => number;
   readonly metrics?: SyncMetrics;
+  /** Told when a target turns out to cap bundle size (the engine remembers it for later passes). */
+  readonly onBundleCap?: (target: string, refused: number, size: number) => void;
 }
 
 /** What a pass did (counts and cursors, never content). */
@@ -209,6 +211,7 @@ function writerDeps(deps: PassDeps, channel: Channel, signal: AbortSignal | unde
     sleep: deps.sleep,
     random: deps.random,
     signal,
+    onBundleCap: (refused, size) => deps.onBundleCap?.(channel.target.base, refused, size),
     onRetry: (attempt, reason, delayMs) => {
       deps.metrics?.transactionRetried(channel.instanceId, channel.direction);
       deps.logger.warn(

@@ -53,6 +53,11 @@ export interface WriterDeps {
   readonly signal?: AbortSignal;
   /** Called before each retry (for logs/metrics): attempt number and a value-free reason. */
   readonly onRetry?: (attempt: number, reason: string, delayMs: number) => void;
+  /**
+   * Called when a refused bundle went through whole once split, nothing in it refused: the
+   * server caps bundle size (Medplum: 50), and `size` is the largest part it accepted.
+   */
+  readonly onBundleCap?: (refused: number, size: number) => void;
 }
 
 /** A data op the server refused. */
@@ -144,11 +149,15 @@ export async function writePage(
         answer satisfies never;
     }
   };
+  let largestAccepted = 0;
   const bisect = async (data: readonly WriteOp[]): Promise<void> => {
     if (data.length === 0) {
       return;
     }
     const answer = await send(data);
+    if (answer.kind === 'ok') {
+      largestAccepted = Math.max(largestAccepted, data.length);
+    }
     await settle(data, answer, async () => {
       if (answer.kind !== 'rejected') {
         return;
@@ -176,7 +185,12 @@ export async function writePage(
     const answer = await send(planned.ops);
     await settle(planned.ops, answer, async () => {
       const before = rejections.length;
-      await bisect(planned.ops.filter((o) => !STATE_ROLES.has(o.role)));
+      largestAccepted = 0;
+      const data = planned.ops.filter((o) => !STATE_ROLES.has(o.role));
+      await bisect(data);
+      if (rejections.length === before && data.length > 1 && largestAccepted > 0) {
+        deps.onBundleCap?.(planned.ops.length, largestAccepted);
+      }
       const found = rejections
         .slice(before)
         .filter((r) => r.op.role === 'data' || r.op.role === 'dependency')

@@ -455,6 +455,31 @@ describe('runPass (forward)', () => {
     expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 3 });
   });
 
+  it('learns a bundle cap from a refused bundle that went through split, and reports it once per page', async () => {
+    // Like Medplum's cap on entries per transaction (50), here 2, against pages of 3 + the cursor.
+    seed(P('p1'), P('p2'), P('p3'), P('p4'), P('p5'), P('p6'), P('p7'), P('p8'), P('p9'));
+    const transaction = global.transaction.bind(global);
+    global.transaction = async (bundle, signal) =>
+      (bundle.entry?.length ?? 0) > 2
+        ? {
+            status: 400,
+            body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'too-costly' }] },
+          }
+        : transaction(bundle, signal);
+    const learned: [string, number, number][] = [];
+    const summary = await runPass(
+      deps({ onBundleCap: (target, refused, size) => void learned.push([target, refused, size]) }),
+      { instanceId: 'a', resourceType: 'Patient' },
+    );
+    expect(summary).toMatchObject({ resources: 9, quarantined: 0 });
+    expect(learned.length).toBeGreaterThan(0);
+    expect(learned).toEqual([
+      [global.base, 4, 2],
+      [global.base, 4, 2],
+      [global.base, 4, 2],
+    ]);
+  });
+
   it('tries a transaction refused with 409 once more before treating it as a refusal', async () => {
     // Two channels creating the same dependency at once: HAPI answers the later one 409.
     seed(P('p1'), P('p2'));
