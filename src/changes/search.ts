@@ -17,7 +17,7 @@
  */
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
-import { FEED_ERR_BAD_RESPONSE } from '../shared/errors/index.ts';
+import { FEED_ERR_BAD_RESPONSE, FEED_ERR_SERVER, FEED_ERR_TIE_TOO_LARGE } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
 import { asBundle, getJson, hasNextLink, instantMs, nextLink } from './http.ts';
 import { changeKey, type Chunk, type Item } from './tracker.ts';
@@ -104,7 +104,18 @@ async function* followTie(
 ): AsyncGenerator<Chunk, number | undefined> {
   let url: string | undefined = first;
   while (url) {
-    const page = await fetchSearch(deps, url, kind);
+    let page: Awaited<ReturnType<typeof fetchSearch>>;
+    try {
+      page = await fetchSearch(deps, url, kind);
+    } catch (err) {
+      if (!FEED_ERR_SERVER.is(err)) {
+        throw err;
+      }
+      // Some servers cannot page through more resources sharing one lastUpdated than a page
+      // holds (Medplum: 500 "Cursor fails to make progress", again on every retry): read
+      // that one instant whole instead.
+      return yield* readInstant(deps, t, kind);
+    }
     const last = page.items.at(-1)?.pos ?? t;
     yield { items: page.items, below: last };
     if (last > t) {
@@ -113,6 +124,24 @@ async function* followTie(
     url = nextLink(page.bundle, deps.client.getBaseUrl(), page.url);
   }
   return undefined;
+}
+
+/** Largest page asked for when one instant is read whole. */
+const INSTANT_PAGE = 1000;
+
+async function* readInstant(deps: SearchDeps, t: number, kind: Change['kind']): AsyncGenerator<Chunk, number> {
+  const at = (ms: number): string => new Date(ms).toISOString();
+  const extra = kind === 'deletion' ? `&${deps.deletionsQuery}` : '';
+  const url =
+    `${deps.client.fhirUrl(deps.resourceType).toString()}?_lastUpdated=ge${at(t)}&_lastUpdated=lt${at(t + 1)}` +
+    `&_sort=_lastUpdated&_count=${INSTANT_PAGE}${extra}`;
+  const page = await fetchSearch(deps, url, kind);
+  if (hasNextLink(page.bundle) || page.items.length >= INSTANT_PAGE) {
+    throw FEED_ERR_TIE_TOO_LARGE.create(deps.resourceType, at(t), INSTANT_PAGE);
+  }
+  // Everything at t has been read: the walk goes on just after it.
+  yield { items: page.items, below: t + 1 };
+  return t + 1;
 }
 
 async function fetchSearch(

@@ -73,6 +73,31 @@ describe('search-lastupdated (contract)', () => {
     );
   });
 
+  it('reads a tie through a server whose paging links fail on it (Medplum: "Cursor fails to make progress")', async () => {
+    server = await startSearchServer('Basic', 'snapshot', undefined, true);
+    for (let i = 0; i < 25; i++) {
+      server.put(`t${String(i).padStart(2, '0')}`, T0);
+    }
+    for (let i = 0; i < 5; i++) {
+      server.put(`later${i}`, T0 + 1000 + i);
+    }
+    const all = ids(await collect(feed().pages('Basic', undefined)));
+    expect(new Set(all).size).toBe(30);
+    expect(all).toHaveLength(30);
+    // The instant was read whole, once, after the link failed.
+    expect(server.requests.filter((r) => r.url.includes('_lastUpdated=lt')).length).toBe(1);
+  });
+
+  it('says clearly when a tie is larger than any page and the links fail', async () => {
+    server = await startSearchServer('Basic', 'snapshot', undefined, true);
+    for (let i = 0; i < 1001; i++) {
+      server.put(`t${String(i).padStart(4, '0')}`, T0);
+    }
+    await expect(collect(feed().pages('Basic', undefined))).rejects.toThrow(
+      expect.objectContaining({ code: 'FEED_ERR_TIE_TOO_LARGE' }),
+    );
+  });
+
   it('loses nothing when a resource is updated between two page reads (server with live offset links)', async () => {
     server = await startSearchServer('Basic', 'offset');
     for (let i = 0; i < 30; i++) {

@@ -46,6 +46,17 @@ export const FEED_ERR_FOREIGN_LINK = defineError(
   false,
 );
 
+/**
+ * More resources share one lastUpdated instant than the server can page through (its links
+ * fail) or than one page of the largest size holds: the feed cannot pass that instant.
+ */
+export const FEED_ERR_TIE_TOO_LARGE = defineError(
+  'FEED_ERR_TIE_TOO_LARGE',
+  'More %s resources share lastUpdated %s than the server can page through (its paging links fail and a page holds at most %s); use fhir-history for this type or ask the server to page ties',
+  502,
+  false,
+);
+
 /** A cursor that this feed cannot interpret. */
 export const FEED_ERR_CURSOR_INVALID = defineError(
   'FEED_ERR_CURSOR_INVALID',

@@ -28,11 +28,14 @@ export interface SearchStandIn extends TestServer {
  *   update between two reads shifts later rows back by one.
  * @param selfHost - the host the server names itself with in its links (Medplum behind
  *   127.0.0.1 says `localhost`); the requested host by default.
+ * @param stuckCursor - answer a link whose previous page sat on one instant with 500 "Cursor
+ *   fails to make progress", as Medplum does for ties larger than a page.
  */
 export async function startSearchServer(
   type = 'Basic',
   links: 'snapshot' | 'offset' = 'snapshot',
   selfHost?: (requested: string) => string,
+  stuckCursor = false,
 ): Promise<SearchStandIn> {
   const rows = new Map<string, Row>();
   const snapshots = new Map<string, { ids: string[]; deleted: boolean }>();
@@ -52,16 +55,26 @@ export async function startSearchServer(
       ids = snap.ids;
       deleted = snap.deleted;
       offset = Number(url.searchParams.get('_getpagesoffset'));
+      const before = ids.slice(Math.max(0, offset - count), offset).map((id) => rows.get(id)!.lastUpdated);
+      if (stuckCursor && before.length > 0 && before.every((t) => t === before[0])) {
+        sendJson(res, 500, {
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'exception', details: { text: 'Cursor fails to make progress' } }],
+        });
+        return;
+      }
     } else {
       if (url.pathname !== `/fhir/${type}` || url.searchParams.get('_sort') !== '_lastUpdated') {
         sendJson(res, 400, { resourceType: 'OperationOutcome', issue: [] });
         return;
       }
-      const ge = Date.parse((url.searchParams.get('_lastUpdated') ?? 'ge1970-01-01T00:00:00Z').slice(2));
+      const bounds = url.searchParams.getAll('_lastUpdated');
+      const ge = Date.parse((bounds.find((b) => b.startsWith('ge')) ?? 'ge1970-01-01T00:00:00Z').slice(2));
+      const lt = Date.parse((bounds.find((b) => b.startsWith('lt')) ?? 'lt9999-01-01T00:00:00Z').slice(2));
       deleted = url.searchParams.get('_deleted') === 'true';
       offset = Number(url.searchParams.get('_offset') ?? '0');
       ids = [...rows.values()]
-        .filter((r) => r.deleted === deleted && r.lastUpdated >= ge)
+        .filter((r) => r.deleted === deleted && r.lastUpdated >= ge && r.lastUpdated < lt)
         .sort((a, b) => a.lastUpdated - b.lastUpdated || a.id.localeCompare(b.id))
         .map((r) => r.id);
       sid = `s${snapshots.size}`;
