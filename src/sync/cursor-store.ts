@@ -5,7 +5,7 @@
  * once cannot both move it (the second transaction fails whole with 412).
  */
 import type { Basic } from '@medplum/fhirtypes';
-import { SINK_ERR_REJECTED } from '../shared/errors/index.ts';
+import { SINK_ERR_CLIENT_IDS_REFUSED, SINK_ERR_REJECTED } from '../shared/errors/index.ts';
 import type { PutOp } from './bundle.ts';
 import { cursorId, cursorResource, parseCursor } from './state.ts';
 import type { CursorState, Direction, StoredCursor } from './state.ts';
@@ -51,6 +51,9 @@ export async function ensureCursor(
   }
   const op = cursorPut(initial);
   const answer = await sendTransaction(deps, [op]);
+  if (answer.kind === 'rejected' && answer.status === 404) {
+    throw SINK_ERR_CLIENT_IDS_REFUSED.createWith({ location: deps.store.base }, [deps.store.base]);
+  }
   if (answer.kind !== 'ok') {
     throw SINK_ERR_REJECTED.createWith({ location: deps.store.base }, [
       'cursor creation',

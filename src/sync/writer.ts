@@ -20,6 +20,7 @@
 import {
   AppError,
   isRetryable,
+  SINK_ERR_CLIENT_IDS_REFUSED,
   SINK_ERR_REJECTED,
   SINK_ERR_UNAVAILABLE,
   SYNC_ERR_CURSOR_CONFLICT,
@@ -170,9 +171,13 @@ export async function writePage(
         const op = data[0]!;
         // A delete of something the target never had: some servers (Medplum) refuse the whole
         // transaction with 404 instead of answering that entry 404. Gone is gone: done.
-        if (!(op.kind === 'delete' && (answer.status === 404 || answer.status === 410))) {
-          rejections.push({ op, status: answer.status, codes: answer.codes });
+        if (op.kind === 'delete' && (answer.status === 404 || answer.status === 410)) {
+          return;
         }
+        if (op.kind === 'put' && answer.status === 404) {
+          throw SINK_ERR_CLIENT_IDS_REFUSED.createWith({ location: deps.store.base }, [deps.store.base]);
+        }
+        rejections.push({ op, status: answer.status, codes: answer.codes });
       } else {
         const mid = Math.ceil(data.length / 2);
         await bisect(data.slice(0, mid));

@@ -480,6 +480,36 @@ describe('runPass (forward)', () => {
     ]);
   });
 
+  it('stops with an explanation when the global refuses client-chosen ids (PUT to a new id: 404)', async () => {
+    // Medplum for a client that is not a super admin: "404 Not found" and nothing more.
+    seed(P('p1'));
+    const transaction = global.transaction.bind(global);
+    const notFound = {
+      status: 404,
+      body: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] },
+    };
+    global.transaction = async (bundle, signal) =>
+      (bundle.entry ?? []).some((e) => e.request?.method === 'PUT' && global.get(e.request.url) === undefined)
+        ? notFound
+        : transaction(bundle, signal);
+    await expect(runPass(deps(), { instanceId: 'a', resourceType: 'Patient' })).rejects.toMatchObject({
+      code: 'SINK_ERR_CLIENT_IDS_REFUSED',
+      message: expect.stringContaining('ids chosen by the client') as unknown,
+    });
+    // Also when the cursor exists already and only the data is refused: no quarantine of everything.
+    global.transaction = transaction;
+    await runPass(deps(), { instanceId: 'a', resourceType: 'Observation' });
+    global.transaction = async (bundle, signal) =>
+      (bundle.entry ?? []).some((e) => e.request?.method === 'PUT' && global.get(e.request.url) === undefined)
+        ? notFound
+        : transaction(bundle, signal);
+    seed(O('o1', 'p1'));
+    changes.splice(0, changes.length, changed(O('o1', 'p1')));
+    await expect(runPass(deps(), { instanceId: 'a', resourceType: 'Observation' })).rejects.toMatchObject({
+      code: 'SINK_ERR_CLIENT_IDS_REFUSED',
+    });
+  });
+
   it('tries a transaction refused with 409 once more before treating it as a refusal', async () => {
     // Two channels creating the same dependency at once: HAPI answers the later one 409.
     seed(P('p1'), P('p2'));

@@ -169,6 +169,17 @@ export const SINK_ERR_UNAVAILABLE = defineError(
   503,
   true,
 );
+/**
+ * A PUT to a new id answered 404: the server refuses ids chosen by the client (Medplum for a
+ * client that is not a super admin; HAPI with a client id strategy other than ANY). Every write
+ * of the sync uses such ids, so the pass stops with this explanation instead of quarantining.
+ */
+export const SINK_ERR_CLIENT_IDS_REFUSED = defineError(
+  'SINK_ERR_CLIENT_IDS_REFUSED',
+  '%s refuses to create resources under ids chosen by the client (a PUT to a new id answered 404). Allow client-assigned ids there: on Medplum, a client allowed to choose ids (super admin); on HAPI, the client id strategy ANY',
+  422,
+  false,
+);
 /** The server rejected a transaction or an entry with a 4xx. */
 export const SINK_ERR_REJECTED = defineError(
   'SINK_ERR_REJECTED',
