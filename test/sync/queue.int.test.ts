@@ -180,13 +180,34 @@ describe('queue and workers', () => {
     expect(log.maxTotal).toBeGreaterThan(1);
   });
 
+  it('run waiting jobs in dependency order, not arrival order', async () => {
+    // An operator triggers several types at once: DiagnosticReport must not run first and pull
+    // in every Observation and Patient as dependencies.
+    const q = newQueue(`order-${run}`);
+    for (const resourceType of ['DiagnosticReport', 'Observation', 'Patient', 'Encounter']) {
+      await q.addManual({ kind: 'pass', instanceId: 'i7', resourceType });
+    }
+    await q.addManual({ kind: 'reverse', instanceId: 'i7', resourceType: 'Organization' });
+    const { engine, log } = standIn(10);
+    startWorkers(`order-${run}`, engine, 1, 1);
+    await drained(q);
+    expect(log.done).toEqual([
+      'reverse/i7/Organization',
+      'pass/i7/Patient',
+      'pass/i7/Encounter',
+      'pass/i7/Observation',
+      'pass/i7/DiagnosticReport',
+    ]);
+  });
+
   it('make a scheduled job a no-op while the previous one is pending', async () => {
     const q = newQueue(`sched-${run}`);
     const id1 = await q.addScheduled({ kind: 'pass', instanceId: 'i1', resourceType: 'Patient' });
     const id2 = await q.addScheduled({ kind: 'pass', instanceId: 'i1', resourceType: 'Patient' });
     expect(id1).toBe('sched.pass.i1.Patient');
     expect(id2).toBe(id1);
-    expect((await q.queue.getJobCounts('waiting')).waiting).toBe(1);
+    const pending = await q.queue.getJobCounts('waiting', 'prioritized');
+    expect((pending.waiting ?? 0) + (pending.prioritized ?? 0)).toBe(1);
     const { engine, log } = standIn(10);
     startWorkers(`sched-${run}`, engine, 1, 1);
     await drained(q);

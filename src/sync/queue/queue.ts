@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { JobInfo, JobProgress, JobState } from '../control.ts';
 import type { SyncJobData } from '../engine.ts';
 import { manualJobId, scheduledJobId } from './jobs.ts';
+import { typeRank } from './scheduler.ts';
 
 /** Queue settings shared by producers and workers. */
 export interface QueueSettings {
@@ -95,6 +96,7 @@ export function initSyncQueue(settings: QueueSettings): SyncQueue {
     addManual: async (job, now = Date.now()) => {
       const added = await queue.add(job.kind, job, {
         jobId: manualJobId(job, now),
+        priority: priorityOf(job),
         removeOnComplete: { age: 7 * 86_400, count: 5000 },
         removeOnFail: { age: 30 * 86_400, count: 5000 },
       });
@@ -103,6 +105,7 @@ export function initSyncQueue(settings: QueueSettings): SyncQueue {
     addScheduled: async (job) => {
       const added = await queue.add(job.kind, job, {
         jobId: scheduledJobId(job),
+        priority: priorityOf(job),
         removeOnComplete: true,
         removeOnFail: true,
       });
@@ -168,4 +171,25 @@ function toProgress(p: unknown): JobProgress {
   const o = (typeof p === 'object' && p !== null ? p : {}) as Partial<JobProgress>;
   const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
   return { pages: n(o.pages), resources: n(o.resources), deletes: n(o.deletes), quarantined: n(o.quarantined) };
+}
+
+/**
+ * Waiting jobs run in dependency order, not arrival order: a pass of a type others reference
+ * (Patient, Encounter) before theirs, so an operator who triggers several types at once does
+ * not have DiagnosticReport pull in every Observation as a dependency first. Reverse passes
+ * (admin data down) come before all of them, retries after. bullmq: 1 is the highest priority.
+ * @param job - the payload.
+ * @returns its priority.
+ */
+export function priorityOf(job: SyncJobData): number {
+  switch (job.kind) {
+    case 'reverse':
+      return 1;
+    case 'pass':
+      return 2 + typeRank(job.resourceType);
+    case 'sweep':
+      return 2;
+    case 'quarantine-retry':
+      return 100;
+  }
 }

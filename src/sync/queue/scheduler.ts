@@ -69,6 +69,15 @@ const TYPE_RANK: Readonly<Record<string, number>> = {
 };
 
 /**
+ * Rank of a type in the sync order (lower goes first).
+ * @param type - a resource type.
+ * @returns its rank; types the order does not list come after those it does.
+ */
+export function typeRank(type: string): number {
+  return TYPE_RANK[type] ?? UNRANKED;
+}
+
+/**
  * Types in sync order.
  * @param types - an instance's types.
  * @returns a sorted copy (stable for equal ranks).
