@@ -22,6 +22,8 @@ Commands:
   serve [--roles api,worker,scheduler]   Run the service (same as npm start); roles default to all,
                                          or FHIR_SYNC_ROLES.
   sync <instance> <resourceType>         Run one sync pass of one type now and print its counts.
+  doctor                                 Probe every registered server (read-only) and print what the
+                                         service will use for each.
   deidentify [options]                   De-identify FHIR resources from files or stdin (see
                                          fhir-sync deidentify --help).
   rules validate <file>                  Check a rules file; every problem with line and column.
@@ -33,6 +35,7 @@ Commands:
 const MODULES: Readonly<Record<string, string>> = {
   serve: './serve.ts',
   sync: './sync.ts',
+  doctor: './doctor.ts',
   deidentify: './deidentify.ts',
   rules: './rules.ts',
 };
