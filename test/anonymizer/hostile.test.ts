@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- assertions walk untyped FHIR JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call -- assertions walk untyped FHIR JSON */
 /**
  * The hostile corpus (test/fixtures/anonymizer/hostile): invented resources that hide
  * identifiers in every place issue 12 lists. The shipped profile must leave none of the

@@ -77,6 +77,31 @@ export function space(env: ReferenceEnv, name: string): Map<string, string> {
   return m;
 }
 
+/** Identifier systems that are public namespaces (HL7, national ids, DICOM), not a site's own URL. */
+const PUBLIC_SYSTEM =
+  /^(?:https?:\/\/(?:hl7\.org|terminology\.hl7\.org|loinc\.org|snomed\.info|www\.nlm\.nih\.gov|unitsofmeasure\.org)\/|urn:oid:2\.16\.840\.1\.113883\.|urn:ietf:rfc:3986$|urn:dicom:uid$)/;
+
+/**
+ * An identifier system as written on the global: public namespaces stay, a site's own system
+ * (which may spell a clinic's host or even a patient's name) becomes `urn:uuid:` of a keyed
+ * pseudonym. Conditional references use the same function, so they still match.
+ * @param env - the batch's reference environment.
+ * @param system - Identifier.system.
+ * @returns the system to write.
+ */
+export function identifierSystem(env: ReferenceEnv, system: string): string {
+  if (PUBLIC_SYSTEM.test(system)) {
+    return system;
+  }
+  const memo = space(env, '|system');
+  let p = memo.get(system);
+  if (p === undefined) {
+    p = `urn:uuid:${env.hmac.uuid(`${env.instanceId}|system|${system}`)}`;
+    memo.set(system, p);
+  }
+  return p;
+}
+
 /**
  * Pseudonym of an identifier value, scoped by instance and identifier system. Conditional
  * references `Type?identifier=system|value` use the same function, so they still match.
@@ -186,7 +211,9 @@ function rewriteConditional(env: ReferenceEnv, type: string, query: string): Rew
       return { ok: false, reason: 'conditional reference with empty or multiple identifier values' };
     }
     const pseudo = identifierPseudonym(env, system, value);
-    parts.push(`identifier=${system === undefined ? '' : encodeURIComponent(system) + '|'}${pseudo}`);
+    parts.push(
+      `identifier=${system === undefined ? '' : encodeURIComponent(identifierSystem(env, system)) + '|'}${pseudo}`,
+    );
   }
   return ok(`${type}?${parts.join('&')}`);
 }

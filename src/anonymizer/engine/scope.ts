@@ -13,6 +13,7 @@ import type { PhiDictionary } from './free-text.ts';
 import {
   containedPseudonym,
   identifierPseudonym,
+  identifierSystem,
   patientKey,
   patientKeyOfReference,
   pseudonymousId,
@@ -22,6 +23,9 @@ import {
   space,
 } from './references.ts';
 import type { ReferenceEnv, Rewrite } from './references.ts';
+
+/** Elements that name a resource's patient outside the compartment definitions. */
+const OWNER_PATHS: readonly (readonly string[])[] = [['patient'], ['subject']];
 
 const DATE_TYPE_INDEX: Readonly<Record<string, number>> = { date: 0, dateTime: 1, instant: 2 };
 
@@ -105,6 +109,10 @@ export class ResourceScope implements ApplyContext {
     return identifierPseudonym(this.#env.refs, system, value);
   }
 
+  identifierSystem(system: string): string {
+    return identifierSystem(this.#env.refs, system);
+  }
+
   pseudonymizeValue(value: string): string {
     const memo = space(this.#env.refs, '|value');
     let p = memo.get(value);
@@ -176,7 +184,9 @@ export class ResourceScope implements ApplyContext {
     if (this.resourceType === 'Patient' && id !== undefined) {
       return patientKey(this.#env.refs, id);
     }
-    for (const path of this.#env.schema.compartmentPaths(this.resourceType)) {
+    // Device (patient) and other types outside the R4 compartment still name their patient: their
+    // dates must move with that patient's, not drift by an offset of their own.
+    for (const path of [...this.#env.schema.compartmentPaths(this.resourceType), ...OWNER_PATHS]) {
       for (const ref of valuesAt(this.#resource, path)) {
         const key = patientKeyOfReference(this.#env.refs, ref);
         if (key !== undefined) {

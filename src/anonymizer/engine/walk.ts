@@ -86,6 +86,7 @@ export class Walker {
     const walk: WalkState = {
       qrItem: undefined,
       questionnaire: undefined,
+      resource: undefined,
       itemCodes: (linkId: string) => env.itemCodes(walk.questionnaire, linkId),
     };
     this.#walk = walk;
@@ -129,7 +130,9 @@ export class Walker {
     const outerTrie = this.#trie;
     const outerQuestionnaire = this.#walk.questionnaire;
     const outerItem = this.#walk.qrItem;
+    const outerResource = this.#walk.resource;
     const res = value as Record<string, unknown>;
+    this.#walk.resource = res;
     const scope = new ResourceScope(this.#env.batch, res, kind, kind === 'contained' ? outerScope : undefined, this);
     this.#scope = scope;
     this.#scopeBase = this.#stack.length;
@@ -146,6 +149,7 @@ export class Walker {
       this.#trie = outerTrie;
       this.#walk.questionnaire = outerQuestionnaire;
       this.#walk.qrItem = outerItem;
+      this.#walk.resource = outerResource;
     }
   }
 

@@ -25,6 +25,8 @@ export interface WalkState {
   qrItem: Readonly<Record<string, unknown>> | undefined;
   /** QuestionnaireResponse.questionnaire of the resource being walked. */
   questionnaire: string | undefined;
+  /** The resource being walked (path selectors' `where` tests it). */
+  resource: Readonly<Record<string, unknown>> | undefined;
   /** Codes (`system|code` and `*|code`) of the Questionnaire item with this linkId, when the Questionnaire is known. */
   itemCodes(linkId: string): ReadonlySet<string> | undefined;
 }

@@ -3,7 +3,7 @@
  * itemCode on QuestionnaireResponse selectors. Rules without conditions match from the plan
  * alone.
  */
-import type { QuestionnaireSelector, Rule, TypeSelector } from '../rules/types.ts';
+import type { PathSelector, QuestionnaireSelector, Rule, TypeSelector } from '../rules/types.ts';
 import type { RulePredicate, WalkState } from './graph.ts';
 
 /**
@@ -17,6 +17,9 @@ export function buildPredicates(rules: readonly Rule[]): Map<number, RulePredica
     const sel = r.selector;
     if (sel.kind === 'type' && sel.where.length > 0) {
       out.set(r.index, wherePredicate(sel));
+    } else if (sel.kind === 'path' && sel.where.length > 0) {
+      const test = wherePredicate(sel);
+      out.set(r.index, (_value, walk) => test(walk.resource, walk));
     } else if (
       sel.kind === 'questionnaire' &&
       (sel.questionnaire !== undefined || sel.linkIds.length > 0 || sel.itemCodes.length > 0)
@@ -27,7 +30,7 @@ export function buildPredicates(rules: readonly Rule[]): Map<number, RulePredica
   return out;
 }
 
-function wherePredicate(sel: TypeSelector): RulePredicate {
+function wherePredicate(sel: TypeSelector | PathSelector): RulePredicate {
   const tests = sel.where.map((w) => ({ path: w.path, values: new Set(w.values) }));
   return (value) => tests.every((t) => valuesAt(value, t.path).some((v) => t.values.has(String(v))));
 }

@@ -43,7 +43,7 @@ export const generalizeProcessor: Processor<GeneralizeOptions> = {
       case 'year':
         return year(value, ctx);
       case 'age':
-        return age(value, ctx);
+        return age(value, target, ctx);
     }
   },
 };
@@ -73,7 +73,7 @@ function year(value: unknown, ctx: ApplyContext): unknown {
   return String(y).padStart(4, '0');
 }
 
-function age(value: unknown, ctx: ApplyContext): unknown {
+function age(value: unknown, target: Target, ctx: ApplyContext): unknown {
   const threshold = ctx.settings.ages.threshold;
   if (typeof value === 'number') {
     return value >= threshold ? threshold : value;
@@ -89,7 +89,10 @@ function age(value: unknown, ctx: ApplyContext): unknown {
     out.value = over ? threshold : q.value;
   }
   if (over) {
-    out.comparator = '>=';
+    // A SimpleQuantity (Range.low/high) has no comparator: the pooled value alone says 90+.
+    if (target.type !== 'SimpleQuantity') {
+      out.comparator = '>=';
+    }
   } else if (typeof q.comparator === 'string') {
     out.comparator = q.comparator;
   }

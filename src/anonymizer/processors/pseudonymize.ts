@@ -45,6 +45,11 @@ export const pseudonymizeProcessor: Processor<Record<string, never>> = {
           return ctx.rewriteRequestUrl(s);
         }
         break;
+      case 'system':
+        if (parentType === 'Identifier') {
+          return ctx.identifierSystem(s);
+        }
+        break;
       case 'value':
         if (parentType === 'Identifier') {
           const system = target.parent.system;
@@ -52,6 +57,10 @@ export const pseudonymizeProcessor: Processor<Record<string, never>> = {
         }
         break;
     }
-    return ctx.pseudonymizeValue(s);
+    const p = ctx.pseudonymizeValue(s);
+    // DICOM UIDs and OIDs stay in their own syntax: the UUID as an OID under 2.25 (ISO/IEC 9834-8).
+    return target.type === 'oid' || target.key === 'uid'
+      ? `${target.type === 'oid' ? 'urn:oid:' : ''}2.25.${BigInt('0x' + p.replace(/-/g, '')).toString()}`
+      : p;
   },
 };

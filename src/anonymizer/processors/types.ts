@@ -56,6 +56,8 @@ export interface ApplyContext {
   rewriteRequestUrl(url: string): string;
   /** Pseudonym of an Identifier value (scoped by instance and system). */
   identifierValue(system: string | undefined, value: string): string;
+  /** Identifier.system as written on the global (public namespaces stay, site systems become pseudonyms). */
+  identifierSystem(system: string): string;
   /** Keyed pseudonym of any other string. */
   pseudonymizeValue(value: string): string;
   /** Days to shift dates by: one offset per patient. */

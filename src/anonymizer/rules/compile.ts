@@ -180,7 +180,7 @@ function compileSelector(s: SelectInput, at: DocPath, env: CompileEnv): { select
     return misplaced(['path'], 'type') ? undefined : typeSelector(s, at, env);
   }
   if (kinds[0] === 'path') {
-    return misplaced(['element', 'where'], 'path') ? undefined : pathSelector(s, at, env);
+    return misplaced(['element'], 'path') ? undefined : pathSelector(s, at, env);
   }
   return misplaced(['element', 'where', 'in'], 'questionnaire') ? undefined : questionnaireSelector(s, at, env);
 }
@@ -319,7 +319,22 @@ function pathSelector(s: SelectInput, at: DocPath, env: CompileEnv): { selector:
       return undefined;
     }
   }
-  return { selector: { kind: 'path', path: expr, segments: parsed.segments, in: inTypes } };
+  // where on a path selector tests the resource (the path starts at its root), e.g. a Location
+  // whose physicalType is a house.
+  const where: { path: string[]; values: string[] }[] = [];
+  for (const [p, v] of Object.entries(s.where ?? {})) {
+    const path = p.split('.');
+    const missing = (inTypes.length > 0 ? inTypes : ['DomainResource']).find((t) => {
+      const info = env.schema.type(t);
+      return info === undefined || resolveElementPath(info, path, env.schema, true) === undefined;
+    });
+    if (missing !== undefined) {
+      env.sink.add(CFG_ERR_RULES_UNKNOWN_ELEMENT, [`${missing}.${p} (in where)`], [...at, 'where', p], true);
+      return undefined;
+    }
+    where.push({ path, values: list(v).map(String) });
+  }
+  return { selector: { kind: 'path', path: expr, segments: parsed.segments, in: inTypes, where } };
 }
 
 /** Walks a JSONPath over the FHIR types; arrays must be stepped into with [*] or [n]. */

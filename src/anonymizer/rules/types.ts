@@ -99,6 +99,8 @@ export interface PathSelector {
   readonly path: string;
   readonly segments: readonly PathSegment[];
   readonly in: readonly string[];
+  /** Only in resources whose values at these dotted paths equal one of the listed values. */
+  readonly where: readonly { readonly path: readonly string[]; readonly values: readonly string[] }[];
 }
 
 /** QuestionnaireResponse items, by questionnaire + linkId, by item code, or by answer type. */
