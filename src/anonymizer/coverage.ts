@@ -9,6 +9,12 @@
  *
  * Extensions can hold any data type; they are checked once per resource type, by value type
  * (`Patient.extension.value[x]:HumanName`), since data-type rules reach into them everywhere.
+ *
+ * "Covered" must mean safe, so two more lists (issue 12): `kept`, PHI-capable elements a `keep`
+ * rule passes through as they are (except in the admin types the settings exempt), and
+ * `scrubOnly`, elements that hold a structured identifier (a name part, a phone, a URL) that
+ * only the free-text scrubber guards. uri/url/oid/uuid/id, base64Binary and whole-number
+ * value[x] elements count as PHI-capable: they carry e-mail links, DICOM UIDs, photos and ages.
  */
 import { fhirSchema } from './fhir/schema.ts';
 import { NO_RULE, createPlanGraph, planEdges } from './plan/graph.ts';
@@ -44,9 +50,16 @@ export interface CoverageEntry {
   readonly path: string;
   readonly type: string;
   readonly categories: readonly SafeHarborCategory[];
-  /** `uncovered`: no rule; `conditional`: only rules with run-time conditions reach it. */
-  readonly status: 'uncovered' | 'conditional';
+  /**
+   * `uncovered`: no rule; `conditional`: only rules with run-time conditions reach it; `kept`: a
+   * keep rule passes it; `scrubOnly`: only the free-text scrubber guards a structured identifier.
+   */
+  readonly status: 'uncovered' | 'conditional' | 'kept' | 'scrubOnly';
+  /** The deciding rule (kept, scrubOnly). */
+  readonly rule?: string;
 }
+
+type ByTypeAndCategory = Readonly<Record<string, Readonly<Partial<Record<SafeHarborCategory, readonly string[]>>>>>;
 
 /** The coverage of a rules file. */
 export interface CoverageReport {
@@ -58,10 +71,16 @@ export interface CoverageReport {
   /** Resource type -> category -> element paths no rule covers. */
   readonly uncovered: Readonly<Record<string, Readonly<Partial<Record<SafeHarborCategory, readonly string[]>>>>>;
   /** Same shape, for elements only conditional rules reach. */
-  readonly conditional: Readonly<Record<string, Readonly<Partial<Record<SafeHarborCategory, readonly string[]>>>>>;
+  readonly conditional: ByTypeAndCategory;
+  /** Same shape, `path (rule)`: PHI-capable elements a keep rule passes as they are. */
+  readonly kept: ByTypeAndCategory;
+  /** Same shape, `path (rule)`: structured identifiers only the free-text scrubber guards. */
+  readonly scrubOnly: ByTypeAndCategory;
   readonly totals: {
     readonly uncovered: number;
     readonly conditional: number;
+    readonly kept: number;
+    readonly scrubOnly: number;
     readonly byCategory: Readonly<Partial<Record<SafeHarborCategory, number>>>;
   };
 }
@@ -81,7 +100,39 @@ const BY_TYPE: Readonly<Record<string, readonly SafeHarborCategory[]>> = {
   string: ['R'],
   markdown: ['R'],
   xhtml: ['R'],
+  oid: ['R'],
+  uuid: ['R'],
+  base64Binary: ['P', 'Q', 'R'],
 };
+
+/** Whole numbers count as ages (C) as extension values (and at the positions in BY_POSITION). */
+const AGE_NUMBER_TYPES: ReadonlySet<string> = new Set(['integer', 'positiveInt', 'unsignedInt']);
+
+/** Elements of a PHI-capable type that carry none (a definition's canonical URL, a form's linkId). */
+const NOT_PHI_POSITIONS: ReadonlySet<string> = new Set([
+  'QuestionnaireResponseItem.linkId',
+  'Extension.url',
+  'Narrative.status',
+]);
+
+/** Categories whose values are structured identifiers, not prose: scrubbing alone is not enough. */
+const STRUCTURED: ReadonlySet<SafeHarborCategory> = new Set([
+  'A',
+  'B',
+  'C',
+  'D',
+  'E',
+  'F',
+  'G',
+  'H',
+  'I',
+  'J',
+  'K',
+  'L',
+  'M',
+  'N',
+  'O',
+]);
 
 const BY_POSITION: Readonly<Record<string, readonly SafeHarborCategory[]>> = {
   'Reference.reference': ['R'],
@@ -100,6 +151,19 @@ const BY_POSITION: Readonly<Record<string, readonly SafeHarborCategory[]>> = {
   'BundleEntry.fullUrl': ['N', 'R'],
   'BundleEntryRequest.url': ['R'],
   'BundleLink.url': ['N'],
+  'Device.url': ['M', 'N'],
+  // uri elements are mostly type names and definitions' URLs; these positions carry a site's or a person's
+  'Identifier.system': ['N', 'R'],
+  // whole numbers where a person's answers and findings are: an age is often one
+  'Observation.valueInteger': ['C'],
+  'ObservationComponent.valueInteger': ['C'],
+  'QuestionnaireResponseItemAnswer.valueInteger': ['C'],
+  'Condition.onsetRange': ['C'],
+  'Condition.abatementRange': ['C'],
+  'Signature.data': ['P', 'R'],
+  'AuditEventEntity.query': ['A', 'C', 'R'],
+  'ImagingStudySeries.uid': ['M', 'R'],
+  'ImagingStudySeriesInstance.uid': ['M', 'R'],
 };
 
 /** The parts of a PHI-capable type that carry the PHI (use, system, state, ... do not). */
@@ -141,7 +205,18 @@ const EXTENSION_VALUE_TYPES = [
   'instant',
   'string',
   'markdown',
+  'uri',
+  'url',
+  'oid',
+  'uuid',
+  'base64Binary',
+  'integer',
 ];
+/** Extension values of types that are not PHI-capable elsewhere (mailto:, home pages). */
+const EXTENSION_CATEGORIES: Readonly<Record<string, readonly SafeHarborCategory[]>> = {
+  uri: ['F', 'N', 'R'],
+  url: ['N'],
+};
 const MAX_DEPTH = 10;
 
 /** Options of coverage. */
@@ -166,8 +241,9 @@ export function coverage(rules: CompiledRules, options: CoverageOptions = {}): C
       const root = graph.root(t);
       if (root) {
         const found: CoverageEntry[] = [];
-        walk(root, t, NO_RULE, false, [], new Set([t]), 0, found);
-        extensionValues(root, t, found);
+        const ctx: WalkCtx = { rules, exempt: new Set(rules.settings.references.exemptTypes), resourceType: t };
+        walk(root, t, NO_RULE, false, [], new Set([t]), 0, found, ctx);
+        extensionValues(root, t, found, ctx);
         entries.set(t, found);
       }
     }
@@ -190,6 +266,13 @@ function claimAt(node: PlanNode, claim: number, conditional: boolean): { eff: nu
   return { eff: claim, cond };
 }
 
+interface WalkCtx {
+  readonly rules: CompiledRules;
+  /** Admin types the settings exempt: their keeps are deliberate. */
+  readonly exempt: ReadonlySet<string>;
+  readonly resourceType: string;
+}
+
 function walk(
   node: PlanNode,
   path: string,
@@ -199,13 +282,18 @@ function walk(
   onPath: Set<string>,
   depth: number,
   out: CoverageEntry[],
+  ctx: WalkCtx,
 ): void {
   const { eff, cond } = claimAt(node, claim, conditional);
-  if (eff !== NO_RULE || node.nested) {
-    return; // decided here or above; nested resources are checked as their own type
+  if (node.nested) {
+    return; // nested resources are checked as their own type
+  }
+  if (eff !== NO_RULE) {
+    decided(node, path, eff, claim, categories, out, ctx);
+    return;
   }
   if (node.isArray) {
-    planEdges(node).forEach(([, item]) => walk(item, path, eff, cond, categories, onPath, depth, out));
+    planEdges(node).forEach(([, item]) => walk(item, path, eff, cond, categories, onPath, depth, out, ctx));
     return;
   }
   const leaf = node.primitive || NOT_PHI.has(node.type) || node.type === 'Age' || depth >= MAX_DEPTH;
@@ -225,8 +313,36 @@ function walk(
       continue; // recursion (Identifier.assigner.identifier, item.item) is reported at its first level
     }
     onPath.add(child.type);
-    walk(child, `${path}.${key}`, eff, cond, cats, onPath, depth + 1, out);
+    walk(child, `${path}.${key}`, eff, cond, cats, onPath, depth + 1, out, ctx);
     onPath.delete(child.type);
+  }
+}
+
+/**
+ * An element a rule decides: a keep of a PHI-capable element (outside the exempt admin types)
+ * is listed as kept, a scrub of a structured identifier as scrubOnly. Only the element where the
+ * rule first applies is listed (a kept subtree is one entry).
+ */
+function decided(
+  node: PlanNode,
+  path: string,
+  rule: number,
+  inherited: number,
+  categories: readonly SafeHarborCategory[],
+  out: CoverageEntry[],
+  ctx: WalkCtx,
+): void {
+  if (rule === inherited || categories.length === 0) {
+    return;
+  }
+  const r = ctx.rules.rules[rule];
+  if (!r) {
+    return;
+  }
+  if (r.method === 'keep' && !ctx.exempt.has(ctx.resourceType)) {
+    out.push({ path, type: node.type, categories, status: 'kept', rule: r.name });
+  } else if (r.method === 'scrub' && categories.some((c) => STRUCTURED.has(c))) {
+    out.push({ path, type: node.type, categories, status: 'scrubOnly', rule: r.name });
   }
 }
 
@@ -243,6 +359,9 @@ function categoriesOf(
   if (position) {
     return position;
   }
+  if (NOT_PHI_POSITIONS.has(`${parent.type}.${key}`) || (parent.root && ROOT_NOT_PHI.has(key))) {
+    return [];
+  }
   const parts = SENSITIVE_PARTS[parent.type];
   if (parts) {
     // Inside a PHI-capable type only its sensitive parts inherit; other parts count by their own
@@ -252,8 +371,11 @@ function categoriesOf(
   return BY_TYPE[childType] ?? (parent.type === 'Reference' && (key === 'reference' || key === 'display') ? ['R'] : []);
 }
 
+/** Root elements of a PHI-capable type that name rules or definitions, not people. */
+const ROOT_NOT_PHI: ReadonlySet<string> = new Set(['implicitRules', 'language', 'url']);
+
 /** Extension values by data type, once per resource type. */
-function extensionValues(root: PlanNode, type: string, out: CoverageEntry[]): void {
+function extensionValues(root: PlanNode, type: string, out: CoverageEntry[], ctx: WalkCtx): void {
   const list = root.child('extension');
   const ext = list?.item(0);
   if (!list || !ext) {
@@ -267,29 +389,30 @@ function extensionValues(root: PlanNode, type: string, out: CoverageEntry[]): vo
   for (const t of EXTENSION_VALUE_TYPES) {
     const node = ext.child('value' + t.charAt(0).toUpperCase() + t.slice(1));
     if (node) {
-      walk(node, `${type}.extension.value[x]:${t}`, NO_RULE, atItem.cond, BY_TYPE[t] ?? ['R'], new Set([t]), 1, out);
+      const cats = EXTENSION_CATEGORIES[t] ?? BY_TYPE[t] ?? (AGE_NUMBER_TYPES.has(t) ? ['C'] : ['R']);
+      walk(node, `${type}.extension.value[x]:${t}`, NO_RULE, atItem.cond, cats, new Set([t]), 1, out, ctx);
     }
   }
 }
 
 function summarize(rules: CompiledRules, count: number, entries: ReadonlyMap<string, CoverageEntry[]>): CoverageReport {
-  const uncovered: Record<string, Partial<Record<SafeHarborCategory, string[]>>> = {};
-  const conditional: Record<string, Partial<Record<SafeHarborCategory, string[]>>> = {};
+  type Section = Record<string, Partial<Record<SafeHarborCategory, string[]>>>;
+  const sections: Record<CoverageEntry['status'], Section> = {
+    uncovered: {},
+    conditional: {},
+    kept: {},
+    scrubOnly: {},
+  };
+  const counts: Record<CoverageEntry['status'], number> = { uncovered: 0, conditional: 0, kept: 0, scrubOnly: 0 };
   const byCategory: Partial<Record<SafeHarborCategory, number>> = {};
-  let u = 0;
-  let c = 0;
   for (const type of [...entries.keys()].sort()) {
     for (const e of entries.get(type) ?? []) {
-      const target = e.status === 'uncovered' ? uncovered : conditional;
-      if (e.status === 'uncovered') {
-        u++;
-      } else {
-        c++;
-      }
+      const target = sections[e.status];
+      counts[e.status]++;
       for (const cat of e.categories) {
         const perType = (target[type] ??= {});
-        (perType[cat] ??= []).push(e.path);
-        if (e.status === 'uncovered') {
+        (perType[cat] ??= []).push(e.rule === undefined ? e.path : `${e.path} (${e.rule})`);
+        if (e.status !== 'conditional') {
           byCategory[cat] = (byCategory[cat] ?? 0) + 1;
         }
       }
@@ -300,8 +423,10 @@ function summarize(rules: CompiledRules, count: number, entries: ReadonlyMap<str
     rulesVersion: rules.version,
     allowListMode: rules.settings.allowListMode,
     resourceTypes: count,
-    uncovered,
-    conditional,
-    totals: { uncovered: u, conditional: c, byCategory },
+    uncovered: sections.uncovered,
+    conditional: sections.conditional,
+    kept: sections.kept,
+    scrubOnly: sections.scrubOnly,
+    totals: { ...counts, byCategory },
   };
 }

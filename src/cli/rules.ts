@@ -2,7 +2,8 @@
  * `fhir-sync rules validate [<yaml>]` and `fhir-sync rules coverage [<yaml>]`.
  * validate: every problem of the file as `file:line:column CODE message`; exit 1 when any.
  * coverage: the PHI-capable elements no rule covers, per resource type and Safe Harbor
- * category (`--json` for the full report, `--fail-on-uncovered` to exit 1 when any).
+ * category (`--json` for the full report, `--fail-on-uncovered` to exit 1 when any element is uncovered,
+ * reached only by conditional rules, kept by a keep rule or guarded only by scrubbing).
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -71,7 +72,9 @@ function execute(argv: string[], io: CliIo): number {
   }
   const report = coverage(rules, parsed.values.type ? { resourceTypes: parsed.values.type } : {});
   io.stdout.write(parsed.values.json ? JSON.stringify(report, null, 2) + '\n' : formatCoverage(report));
-  return parsed.values['fail-on-uncovered'] && report.totals.uncovered > 0 ? 1 : 0;
+  const t = report.totals;
+  // Kept, scrub-only and conditional-only PHI-capable elements can all leave as they are.
+  return parsed.values['fail-on-uncovered'] && t.uncovered + t.conditional + t.kept + t.scrubOnly > 0 ? 1 : 0;
 }
 
 function printLoadError(err: unknown, path: string, io: CliIo): number {
@@ -104,6 +107,7 @@ export function formatCoverage(report: CoverageReport): string {
   }
   lines.push(
     `Uncovered PHI-capable elements: ${report.totals.uncovered}; reached only by conditional rules: ${report.totals.conditional}`,
+    `Kept as they are by a keep rule: ${report.totals.kept}; structured identifiers only scrubbed: ${report.totals.scrubOnly}`,
   );
   for (const [cat, n] of Object.entries(report.totals.byCategory)) {
     lines.push(`  ${cat} ${SAFE_HARBOR_CATEGORIES[cat as SafeHarborCategory]}: ${n}`);
@@ -111,6 +115,8 @@ export function formatCoverage(report: CoverageReport): string {
   for (const [title, section] of [
     ['Uncovered', report.uncovered],
     ['Conditional only', report.conditional],
+    ['Kept (keep rule)', report.kept],
+    ['Scrub only', report.scrubOnly],
   ] as const) {
     for (const [type, byCat] of Object.entries(section)) {
       lines.push(`${title}: ${type}`);

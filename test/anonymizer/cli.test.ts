@@ -118,6 +118,15 @@ describe('fhir-sync rules', () => {
     expect(JSON.parse(j.stdout.text)).toMatchObject({ profile: 'hipaa-safe-harbor', resourceTypes: 1 });
   });
 
+  it('coverage --fail-on-uncovered: passes the shipped profile, fails the one before issue 12 (kept QR answers)', async () => {
+    expect(await rules(['coverage', '--fail-on-uncovered'], io())).toBe(0);
+    const old = join(FIXTURES, 'rules/before-issue12.yaml');
+    const s = io();
+    expect(await rules(['coverage', old, '--fail-on-uncovered', '--type', 'QuestionnaireResponse'], s)).toBe(1);
+    expect(s.stdout.text).toContain('Kept as they are by a keep rule: 2');
+    expect(s.stdout.text).toContain('QuestionnaireResponse.item.text (qr-item-text)');
+  });
+
   it('rejects unknown actions', async () => {
     expect(await rules(['check'], io())).toBe(2);
   });

@@ -3,13 +3,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { coverage } from '../../src/anonymizer/index.ts';
-import { defaultRules, rulesOf } from './helpers.ts';
+import { join } from 'node:path';
+import { loadRulesFile } from '../../src/anonymizer/index.ts';
+import { FIXTURES, defaultRules, rulesOf } from './helpers.ts';
 
 describe('coverage', () => {
   it('finds nothing uncovered in the shipped profile, over every R4 resource type', () => {
     const report = coverage(defaultRules());
     expect(report.resourceTypes).toBeGreaterThan(140);
-    expect(report.totals).toEqual({ uncovered: 0, conditional: 0, byCategory: {} });
+    expect(report.totals).toEqual({ uncovered: 0, conditional: 0, kept: 0, scrubOnly: 0, byCategory: {} });
   });
 
   it('lists what a partial profile leaves, by category', () => {
@@ -43,6 +45,63 @@ describe('coverage', () => {
     );
     expect(report.conditional.Patient?.F).toContain('Patient.telecom.value');
     expect(report.uncovered.Patient?.F ?? []).not.toContain('Patient.telecom.value');
+  });
+
+  it('flags every leak class of issue 12 on the rules before the fix, and none after', () => {
+    const types = [
+      'ImagingStudy',
+      'Device',
+      'Provenance',
+      'AuditEvent',
+      'Observation',
+      'Condition',
+      'QuestionnaireResponse',
+      'Patient',
+    ];
+    const before = coverage(loadRulesFile(join(FIXTURES, 'rules/before-issue12.yaml')), { resourceTypes: types });
+    const flagged = (type: string): string[] =>
+      [before.uncovered, before.conditional, before.kept, before.scrubOnly].flatMap((section) =>
+        Object.values(section[type] ?? {}).flatMap((paths) => paths ?? []),
+      );
+    // id-typed DICOM UIDs, uri/url, base64Binary outside Attachment, integer and Range ages, QR text and answers
+    expect(flagged('ImagingStudy')).toEqual(
+      expect.arrayContaining(['ImagingStudy.series.uid', 'ImagingStudy.series.instance.uid']),
+    );
+    expect(flagged('Device')).toEqual(expect.arrayContaining(['Device.url', 'Device.identifier.system']));
+    expect(flagged('Patient')).toEqual(
+      expect.arrayContaining([
+        'Patient.identifier.system',
+        'Patient.extension.value[x]:uri',
+        'Patient.extension.value[x]:url',
+        'Patient.extension.value[x]:base64Binary',
+        'Patient.extension.value[x]:integer',
+      ]),
+    );
+    expect(flagged('Provenance')).toContain('Provenance.signature.data');
+    expect(flagged('AuditEvent')).toContain('AuditEvent.entity.query');
+    expect(flagged('Observation')).toEqual(
+      expect.arrayContaining(['Observation.valueInteger', 'Observation.component.valueInteger']),
+    );
+    expect(flagged('Condition')).toEqual(expect.arrayContaining(['Condition.onsetRange', 'Condition.abatementRange']));
+    expect(before.kept.QuestionnaireResponse?.R).toContain('QuestionnaireResponse.item.text (qr-item-text)');
+    expect(before.kept.QuestionnaireResponse?.C).toContain(
+      'QuestionnaireResponse.item.answer.valueInteger (qr-coded-numeric-answers)',
+    );
+    const after = coverage(defaultRules(), { resourceTypes: types });
+    expect(after.totals).toMatchObject({ uncovered: 0, conditional: 0, kept: 0, scrubOnly: 0 });
+  });
+
+  it('lists structured identifiers that only the scrubber guards, and keeps outside the exempt admin types', () => {
+    const report = coverage(
+      rulesOf(
+        '  - name: names\n    select: { type: HumanName, element: family }\n    method: scrub\n  - name: keep-phones\n    select: { type: ContactPoint }\n    method: keep\n',
+        'references:\n  exemptTypes: [Organization]',
+      ),
+      { resourceTypes: ['Patient', 'Organization'] },
+    );
+    expect(report.scrubOnly.Patient?.A).toContain('Patient.name.family (names)');
+    expect(report.kept.Patient?.D).toContain('Patient.telecom (keep-phones)');
+    expect(report.kept.Organization).toBeUndefined();
   });
 
   it('has nothing uncovered in allow-list mode', () => {

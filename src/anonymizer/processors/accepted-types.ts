@@ -19,6 +19,7 @@ export const DATE_TYPES: ReadonlySet<string> = new Set(['date', 'dateTime', 'ins
 /** Types an age may come in. */
 export const AGE_TYPES: ReadonlySet<string> = new Set([
   'Age',
+  'Range',
   'Quantity',
   'SimpleQuantity',
   'integer',

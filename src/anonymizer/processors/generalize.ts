@@ -18,6 +18,7 @@ import { AGE_TYPES } from './accepted-types.ts';
 const options = z.strictObject({ to: z.enum(['zip3', 'year', 'age']) });
 type GeneralizeOptions = z.output<typeof options>;
 
+const SHORT_UNITS: ReadonlySet<string> = new Set(['mo', 'wk', 'd', 'h', 'min', 'months', 'weeks', 'days', 'hours']);
 const US = new Set(['us', 'usa', 'united states', 'united states of america']);
 const ZIP = /^\s*(\d{3})\d{2}(?:[-\s]?\d{4})?\s*$/;
 
@@ -84,7 +85,21 @@ function age(value: unknown, target: Target, ctx: ApplyContext): unknown {
   // Only the Quantity elements are carried over: an extension inside could hold anything.
   const q = value as { value?: unknown; comparator?: unknown; unit?: unknown; system?: unknown; code?: unknown };
   const out: Record<string, unknown> = {};
-  const over = typeof q.value === 'number' && q.value >= threshold;
+  const r = value as { low?: unknown; high?: unknown };
+  if (r.low !== undefined || r.high !== undefined) {
+    // A Range of ages: each end is a SimpleQuantity.
+    const range: Record<string, unknown> = {};
+    for (const k of ['low', 'high'] as const) {
+      if (r[k] !== undefined) {
+        range[k] = age(r[k], { ...target, type: 'SimpleQuantity' }, ctx);
+      }
+    }
+    return range;
+  }
+  const unit = typeof q.code === 'string' ? q.code : q.unit;
+  // Ages in months, weeks or days of 90 or more are still children.
+  const over =
+    typeof q.value === 'number' && q.value >= threshold && !(typeof unit === 'string' && SHORT_UNITS.has(unit));
   if (typeof q.value === 'number') {
     out.value = over ? threshold : q.value;
   }

@@ -59,8 +59,10 @@ export const pseudonymizeProcessor: Processor<Record<string, never>> = {
     }
     const p = ctx.pseudonymizeValue(s);
     // DICOM UIDs and OIDs stay in their own syntax: the UUID as an OID under 2.25 (ISO/IEC 9834-8).
-    return target.type === 'oid' || target.key === 'uid'
-      ? `${target.type === 'oid' ? 'urn:oid:' : ''}2.25.${BigInt('0x' + p.replace(/-/g, '')).toString()}`
-      : p;
+    if (target.type === 'oid' || target.key === 'uid') {
+      const oid = `2.25.${BigInt('0x' + p.replace(/-/g, '')).toString()}`;
+      return target.type === 'oid' ? `urn:oid:${oid}` : oid;
+    }
+    return target.type === 'uuid' ? `urn:uuid:${p}` : p;
   },
 };
