@@ -333,6 +333,7 @@ describe('PHI leak: nothing identifying leaves the local side', () => {
     }
     const zip = { value: '01002', origin: 'postalCode' };
     expect(scan([{ name: 'log', text: '{"time":1796472010027}' }], [zip])).toEqual([]);
+    expect(scan([{ name: 'id', text: '"id":"f9c01002-e1b3-5f4e-ab38-6355476f629a"' }], [zip])).toEqual([]);
     expect(scan([{ name: 'log', text: 'zip 01002-1234' }], [zip])).toHaveLength(1);
     // The kinds of needles the brief names are all there.
     const origins = needles.map((n) => n.origin).join('\n');

@@ -190,7 +190,8 @@ function formsOf(needle: string): string[] {
 
 /**
  * First place of a needle in a text. A needle of digits only must stand alone: a postal code
- * inside a longer number (a millisecond timestamp in a log line) is not that postal code.
+ * inside a longer number or a hex string (a millisecond timestamp in a log line, a random
+ * UUID) is not that postal code.
  * @param hay - the text (lower case).
  * @param needle - one form of the needle (lower case).
  * @returns the index, or -1.
@@ -198,7 +199,7 @@ function formsOf(needle: string): string[] {
 function findNeedle(hay: string, needle: string): number {
   const digits = /^\d+$/.test(needle);
   for (let at = hay.indexOf(needle); at >= 0; at = hay.indexOf(needle, at + 1)) {
-    if (!digits || (!/\d/.test(hay[at - 1] ?? '') && !/\d/.test(hay[at + needle.length] ?? ''))) {
+    if (!digits || (!/[a-z0-9]/.test(hay[at - 1] ?? '') && !/[a-z0-9]/.test(hay[at + needle.length] ?? ''))) {
       return at;
     }
   }
