@@ -26,6 +26,7 @@ import type { ChangeFeed } from '../changes/index.ts';
 import type { GlobalServer, LocalInstance } from '../instances/index.ts';
 import type { FhirStore } from './fhir-store.ts';
 import { stateId } from './ids.ts';
+import { peopleContext } from './people.ts';
 import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG, SYNC_SYSTEM, hasTag } from './marks.ts';
 import type { CursorCodec } from './seal.ts';
 import type { Direction } from './state.ts';
@@ -65,8 +66,11 @@ export interface Channel {
   targetId(type: string, id: string): string;
   /** True when a changed resource is not this channel's to send (the other side owns it). */
   skip(resource: Resource): boolean;
-  /** De-identifies (forward) or copies (reverse) a batch; output order = input order. */
-  transform(resources: readonly Resource[]): TransformOutcome[];
+  /**
+   * De-identifies (forward) or copies (reverse) a batch; output order = input order. Rejects
+   * only when what it reads from the source fails (retryable, like any read of the pass).
+   */
+  transform(resources: readonly Resource[]): Promise<TransformOutcome[]>;
   /** How a reference to a source (type, id) is carried. */
   plan(type: string, id: string): Promise<RefPlan>;
   /** A feed cursor that starts at an instant (backfill), when the feed supports it. */
@@ -117,12 +121,16 @@ export function forwardChannel(input: ForwardChannelInput): Channel {
     mark: FROM_LOCAL_TAG,
     targetId: pseudo,
     skip: (resource) => hasTag(resource, FROM_GLOBAL_TAG),
-    transform: (resources) =>
-      anonymizer
-        .deidentify(resources, { instanceId: instance.id })
+    transform: async (resources) => {
+      // The people of the batch come along as context, so one type sent on its own is
+      // scrubbed against its Patient's and relatives' names (people.ts).
+      const related = resources.length === 0 ? [] : await peopleContext(resources, input.local);
+      return anonymizer
+        .deidentify(resources, { instanceId: instance.id, related })
         .outcomes.map((o) =>
           o.ok ? { ok: true, resource: o.resource } : { ok: false, code: o.code, location: o.location },
-        ),
+        );
+    },
     plan: async (type, id) => {
       if (adminTypes.has(type)) {
         if ((await globalOwned(type)).has(id)) {

@@ -176,7 +176,7 @@ async function transformBatch(
     return false;
   });
   const plans = await referencePlans(channel, usable);
-  const outcomes = channel.transform(usable);
+  const outcomes = await channel.transform(usable);
   usable.forEach((src, i) => {
     const type = src.resourceType;
     const id = channel.targetId(type, src.id ?? '');

@@ -57,7 +57,7 @@ export function reverseChannel(input: ReverseChannelInput): Channel {
     mark: FROM_GLOBAL_TAG,
     targetId: (_type, id) => id,
     skip: (resource) => hasTag(resource, FROM_LOCAL_TAG),
-    transform: (resources) => resources.map((resource) => ({ ok: true, resource })),
+    transform: (resources) => Promise.resolve(resources.map((resource) => ({ ok: true as const, resource }))),
     plan: (type, id) =>
       Promise.resolve(
         received.has(type) ? { action: 'link', targetRef: `${type}/${id}`, dependency: true } : { action: 'mask' },

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { run as deidentify } from '../../src/cli/deidentify.ts';
 import { run as rules } from '../../src/cli/rules.ts';
 import { FIXTURES } from './helpers.ts';
+import { HOSTILE, countLeaks } from './hostile-corpus.ts';
+import type { Json } from './hostile-corpus.ts';
 
 const ENV = { DEID_HMAC_KEY: 'cli-test-secret-0123456789abcdefgh', DEID_HMAC_KEY_ID: 'cli' };
 
@@ -129,5 +131,38 @@ describe('fhir-sync rules', () => {
 
   it('rejects unknown actions', async () => {
     expect(await rules(['check'], io())).toBe(2);
+  });
+});
+
+describe('fhir-sync deidentify on the hostile corpus', () => {
+  const corpus = join(FIXTURES, 'hostile/resources.json');
+  const asNdjson = (rs: readonly unknown[]): string => rs.map((r) => JSON.stringify(r)).join('\n');
+
+  it('leaves none of the planted identifiers, as one file', async () => {
+    const s = io();
+    const fs = files({ 'in.ndjson': asNdjson(HOSTILE) });
+    await deidentify(['in.ndjson', '--instance', 'local-a'], s, fs);
+    const out = s.stdout.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Json);
+    expect(out.length).toBeGreaterThanOrEqual(HOSTILE.length - 2);
+    expect(countLeaks(out).found).toEqual([]);
+    expect(readFileSync(corpus, 'utf8')).toContain('Margarethe'); // the input does carry them
+  });
+
+  it('leaves none, one resource at a time with its people as --related', async () => {
+    const people = HOSTILE.filter((r) => r.resourceType === 'Patient' || r.resourceType === 'RelatedPerson');
+    const out: Json[] = [];
+    for (const r of HOSTILE) {
+      const s = io();
+      const fs = files({ 'one.json': JSON.stringify(r), 'people.ndjson': asNdjson(people) });
+      await deidentify(['one.json', '--instance', 'local-a', '--related', 'people.ndjson'], s, fs);
+      if (s.stdout.text.trim() !== '') {
+        out.push(JSON.parse(s.stdout.text) as Json);
+      }
+    }
+    expect(out.length).toBeGreaterThanOrEqual(HOSTILE.length - 2);
+    expect(countLeaks(out).found).toEqual([]);
   });
 });

@@ -30,6 +30,8 @@ export interface FakeStore extends FhirStore {
   integrity: boolean;
   /** Hook run at the start of every transaction. */
   onTransaction?: (bundle: Bundle) => void;
+  /** Every search received, in order. */
+  readonly searches: { type: string; query: Readonly<Record<string, string>> }[];
   get(key: string): Resource | undefined;
   versions(key: string): number;
   put(resource: Resource): void;
@@ -48,9 +50,11 @@ function withoutMeta(r: Resource | undefined): unknown {
 /** A store with HAPI-like transaction semantics. */
 export function fakeStore(base = 'http://fake/fhir'): FakeStore {
   const data = new Map<string, Stored>();
+  const searches: FakeStore['searches'] = [];
   const store: FakeStore = {
     base,
     data,
+    searches,
     transactions: 0,
     failures: [],
     refuse: new Set(),
@@ -92,6 +96,7 @@ export function fakeStore(base = 'http://fake/fhir'): FakeStore {
       const ids = query._id?.split(',');
       const [tagSystem, tagCode] = (query._tag ?? '').split('|');
       const ident = query.identifier?.split('|');
+      const patients = query.patient?.split(',').map((p) => (p.includes('/') ? p : `Patient/${p}`));
       const found = [...data.entries()]
         .filter(([k, s]) => k.startsWith(`${type}/`) && !s.deleted && s.resource !== undefined)
         .map(([, s]) => s.resource!)
@@ -106,7 +111,13 @@ export function fakeStore(base = 'http://fake/fhir'): FakeStore {
             ((r as { identifier?: { system?: string; value?: string }[] }).identifier ?? []).some(
               (i) => i.system === ident[0] && i.value === ident.slice(1).join('|'),
             ),
+        )
+        .filter(
+          (r) =>
+            patients === undefined ||
+            patients.includes((r as { patient?: { reference?: string } }).patient?.reference ?? ''),
         );
+      searches.push({ type, query });
       return Promise.resolve(found);
     },
     create(resource) {

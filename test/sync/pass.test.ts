@@ -14,7 +14,7 @@ import { plainCodec, sealingCodec } from '../../src/sync/seal.ts';
 import { cursorId, parseCursor, parseQuarantine, quarantineId } from '../../src/sync/state.ts';
 import { arrayFeed, changed, deleted, fakeAnonymizer, fakePseudo, fakeStore } from './fakes.ts';
 import type { FakeStore } from './fakes.ts';
-import type { Change } from '../../src/changes/index.ts';
+import type { Change, ChangeFeed } from '../../src/changes/index.ts';
 import type { CursorCodec } from '../../src/sync/seal.ts';
 
 const yaml = (extra = ''): string => `version: 1
@@ -52,23 +52,26 @@ const O = (id: string, patient: string, extra: Partial<Observation> = {}): Obser
 });
 const ps = (type: string, id: string): string => fakePseudo('a', type, id);
 
+/** Opens forward channels of the test's instance over a feed (the test's changes by default). */
+function channelsOver(feed: () => ChangeFeed = () => arrayFeed(changes, 3)): PassDeps['openChannel'] {
+  return (req) =>
+    Promise.resolve(
+      forwardChannel({
+        instance: config.instances.find((i) => i.id === req.instanceId)!,
+        global: config.global,
+        resourceType: req.resourceType,
+        feed: feed(),
+        anonymizer: fakeAnonymizer(['Organization']),
+        local,
+        globalStore: global,
+        codec,
+      }),
+    );
+}
+
 function deps(overrides: Partial<PassDeps> = {}): PassDeps {
   return {
-    openChannel: (req) => {
-      const instance = config.instances.find((i) => i.id === req.instanceId)!;
-      return Promise.resolve(
-        forwardChannel({
-          instance,
-          global: config.global,
-          resourceType: req.resourceType,
-          feed: arrayFeed(changes, 3),
-          anonymizer: fakeAnonymizer(['Organization']),
-          local,
-          globalStore: global,
-          codec,
-        }),
-      );
-    },
+    openChannel: channelsOver(),
     logger: pino({ level: 'silent' }),
     clock: () => new Date('2026-05-01T10:00:00Z'),
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
@@ -307,19 +310,7 @@ describe('runPass (forward)', () => {
     };
     const summary = await runPass(
       deps({
-        openChannel: (req) =>
-          Promise.resolve(
-            forwardChannel({
-              instance: config.instances[0]!,
-              global: config.global,
-              resourceType: req.resourceType,
-              feed,
-              anonymizer: fakeAnonymizer(['Organization']),
-              local,
-              globalStore: global,
-              codec,
-            }),
-          ),
+        openChannel: channelsOver(() => feed),
       }),
       { instanceId: 'a', resourceType: 'Patient' },
     );
@@ -377,19 +368,7 @@ describe('runPass (forward)', () => {
     };
     const summary = await runPass(
       deps({
-        openChannel: (req) =>
-          Promise.resolve(
-            forwardChannel({
-              instance: config.instances[0]!,
-              global: config.global,
-              resourceType: req.resourceType,
-              feed,
-              anonymizer: fakeAnonymizer(['Organization']),
-              local,
-              globalStore: global,
-              codec,
-            }),
-          ),
+        openChannel: channelsOver(() => feed),
       }),
       { instanceId: 'a', resourceType: 'Patient' },
     );
