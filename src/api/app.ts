@@ -18,6 +18,7 @@ import { DOCS_PREFIX, docsPluginFp } from './plugins/docs.ts';
 import { clientErrorHandler, errorsPlugin, frameworkErrorHandler, pathOf } from './plugins/errors.ts';
 import { healthRoutes } from './routes/health.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { instanceRecordJsonSchema } from '../instances/index.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
 import { rulesRoutes } from './routes/rules.ts';
@@ -159,7 +160,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(syncRoutes, { sync, rules, audit });
   await app.register(statusRoutes, { sync, rules, now });
   await app.register(quarantineRoutes, { sync, rules, audit });
-  await app.register(instanceRoutes, { instances, rules, audit, ...options.instanceSchemas });
+  await app.register(instanceRoutes, {
+    instances,
+    rules,
+    audit,
+    ...(options.instanceSchemas ?? { recordSchema: instanceRecordJsonSchema() }),
+  });
   await app.register(rulesRoutes, { rules, audit });
   await app.register(uiRoutes);
   return app;

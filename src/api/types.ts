@@ -112,7 +112,10 @@ export interface AppOptions {
    * @defaultValue false
    */
   readonly trustProxy?: boolean | string;
-  /** JSON schemas of instance records and bodies, when the registry provides them. */
+  /**
+   * JSON schemas of instance records and bodies.
+   * @defaultValue the registry's record schema (instanceRecordJsonSchema); bodies are checked by the registry
+   */
   readonly instanceSchemas?: {
     readonly recordSchema?: object;
     readonly createSchema?: object;

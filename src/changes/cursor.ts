@@ -1,5 +1,6 @@
 /**
- * The cursor's inside. A cursor is a small JSON string:
+ * The cursor's format, owned here alone (made, read, summarised, started at an instant). A
+ * cursor is a small JSON string:
  * - `lo`: every change at a position below it has been delivered and has settled, so the next
  *   read starts there (inclusive);
  * - `seen`: (id, version) keys of changes already delivered at positions >= `lo` (ties on the
@@ -45,9 +46,10 @@ export function initialState(family: CursorFamily): CursorState {
 /**
  * Serialises a state.
  * @param state - the state.
+ * @param lo - the position to write in place of the state's own.
  * @returns the cursor string.
  */
-export function encodeCursor(state: CursorState): Cursor {
+export function encodeCursor(state: CursorState, lo: number = state.lo): Cursor {
   const groups = new Map<number, string[]>();
   for (const [key, pos] of state.seen) {
     const group = groups.get(pos);
@@ -59,9 +61,9 @@ export function encodeCursor(state: CursorState): Cursor {
   }
   const seen = [...groups].sort((a, b) => a[0] - b[0]).map(([pos, keys]) => [pos, keys.sort()]);
   if (state.family === 'ts') {
-    return JSON.stringify({ c: FORMAT, f: 'ts', lo: new Date(Math.min(state.lo, MAX_INSTANT_MS)).toISOString(), seen });
+    return JSON.stringify({ c: FORMAT, f: 'ts', lo: new Date(Math.min(lo, MAX_INSTANT_MS)).toISOString(), seen });
   }
-  return JSON.stringify({ c: FORMAT, f: 'ver', after: state.lo - 1, seen, marks: state.marks });
+  return JSON.stringify({ c: FORMAT, f: 'ver', after: lo - 1, seen, marks: state.marks });
 }
 
 /**
@@ -142,6 +144,44 @@ function parseMarks(value: unknown, fail: (why: string) => never): Mark[] {
     }
     return [m[0] as number, m[1] as number] as const;
   });
+}
+
+/**
+ * A cursor that starts at an instant with nothing remembered: where a backfill from a date
+ * begins on a timestamp feed.
+ * @param since - an ISO instant.
+ * @returns the cursor, or undefined when `since` is not an instant at or after the epoch.
+ */
+export function cursorAt(since: string): Cursor | undefined {
+  const ms = Date.parse(since);
+  return Number.isFinite(ms) && ms >= 0 ? encodeCursor(initialState('ts'), ms) : undefined;
+}
+
+/** A readable summary of a cursor for status pages and logs. Holds no ids. */
+export interface CursorSummary {
+  readonly family: CursorFamily;
+  /** ISO instant (timestamp feeds) or Aidbox version from which the next poll reads. */
+  readonly position: string;
+  /** Changes remembered for dedupe (ties and the settle window). */
+  readonly rememberedChanges: number;
+}
+
+/**
+ * Summarises a cursor made by a feed of this module.
+ * @param cursor - the cursor.
+ * @returns the summary, or undefined when it is not such a cursor.
+ */
+export function describeCursor(cursor: Cursor): CursorSummary | undefined {
+  for (const family of ['ts', 'ver'] as const) {
+    try {
+      const state = decodeCursor(cursor, family, 'describe');
+      const position = family === 'ts' ? new Date(state.lo).toISOString() : String(state.lo - 1);
+      return { family, position, rememberedChanges: state.seen.size };
+    } catch {
+      // not of this family
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -36,5 +36,4 @@ export {
   type ChangeFeedDeps,
 } from './feed.ts';
 export { latestPerResource } from './collapse.ts';
-export { describeCursor, type CursorSummary } from './describe.ts';
-export { deliveredUpTo } from './cursor.ts';
+export { cursorAt, deliveredUpTo, describeCursor, type CursorSummary } from './cursor.ts';

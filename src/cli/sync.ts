@@ -111,8 +111,7 @@ export default async function syncCommand(argv: string[], io: CliIo): Promise<nu
   io.stdout.write(
     `${summary.direction} pass ${summary.instanceId}/${summary.resourceType} (rules ${summary.rulesVersion}): ` +
       `${summary.pages} page(s), ${summary.resources} resource(s), ${summary.deletes} delete(s), ` +
-      `${summary.quarantined} quarantined, ${summary.dependencies} dependencies, ${summary.durationMs} ms` +
-      `${summary.drained ? '' : ' (feed not drained)'}\n`,
+      `${summary.quarantined} quarantined, ${summary.dependencies} dependencies, ${summary.durationMs} ms\n`,
   );
   return 0;
 }

@@ -19,7 +19,7 @@ export { loadInstancesFile, parseInstances, formatProblem } from './load.ts';
 export type { LoadedInstances } from './load.ts';
 export { openInstanceRegistry, assertEnabled, mergePatch } from './registry.ts';
 export type { InstanceRecord, InstanceRegistry } from './registry.ts';
-export { RESERVED_TYPES } from './schema.ts';
+export { RESERVED_TYPES, instanceRecordJsonSchema } from './schema.ts';
 export type { InstanceInput } from './schema.ts';
 export { isResourceType } from './resource-types.ts';
 export { toFhirConnection } from './connection.ts';

@@ -8,6 +8,7 @@
 import { validate as validateCron } from 'node-cron';
 import { z } from 'zod';
 import type { ConnectionPolicy } from '../shared/fhir-client.ts';
+import { deepFreeze } from '../shared/deep-freeze.ts';
 import { connectionProblems } from './policy.ts';
 import { isResourceType } from './resource-types.ts';
 import { FEED_KINDS, LOCAL_ADMIN_RULES, UNSYNCED_RULES } from './types.ts';
@@ -224,3 +225,19 @@ export function instanceProblems(
 
 /** Type of an instance as written in the file (input of the registry), before defaults. */
 export type InstanceInput = z.input<typeof instanceSchema>;
+
+/**
+ * JSON schema of one instance record as the registry returns it (defaults filled in), derived
+ * from the one zod schema above so the API's answers and documentation never drift from the
+ * file format. Request bodies are not checked against it: the registry validates them itself
+ * and answers every problem with its place, which a schema validator's first error would hide.
+ * @returns the schema (draft-07, as Fastify's serializer expects), frozen.
+ */
+export function instanceRecordJsonSchema(): object {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(instanceSchema, {
+    io: 'output',
+    target: 'draft-7',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  return deepFreeze(schema);
+}

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { Anonymizer } from '../anonymizer/index.ts';
-import { createChangeFeed } from '../changes/index.ts';
+import { createChangeFeed, cursorAt } from '../changes/index.ts';
 import type { ChangeFeed, ChangeFeedConfig } from '../changes/index.ts';
 import { assertEnabled, toFhirConnection } from '../instances/index.ts';
 import type { FeedConfig, InstancesConfig, ServerConnection } from '../instances/index.ts';
@@ -301,7 +301,6 @@ async function runPassJob(
         deletes: 0,
         quarantined: 0,
         dependencies: 0,
-        drained: false,
       } as const;
       deps.metrics?.passFinished(
         { ...figures, durationMs: passDeps.clock().getTime() - started.getTime() },
@@ -515,8 +514,7 @@ export function feedConfig(feed: FeedConfig, pageSize: number): ChangeFeedConfig
 
 /**
  * A feed cursor starting at an instant, for the timestamp feeds (`fhir-history`,
- * `search-lastupdated`, `auto`). Built in the cursor format documented in
- * src/changes/cursor.ts (family `ts`, nothing remembered); Aidbox version cursors have no
+ * `search-lastupdated`, `auto`), made by the cursor module; Aidbox version cursors have no
  * instant, so a backfill there is refused.
  * @param feed - the feed section.
  * @returns the builder, or undefined when the kind has no instant cursors.
@@ -525,12 +523,7 @@ export function rangeCursorFor(feed: FeedConfig): ((since: string) => string | u
   if (feed.kind === 'aidbox-changes') {
     return undefined;
   }
-  return (since) => {
-    const ms = Date.parse(since);
-    return Number.isFinite(ms) && ms >= 0
-      ? JSON.stringify({ c: 1, f: 'ts', lo: new Date(ms).toISOString(), seen: [] })
-      : undefined;
-  };
+  return cursorAt;
 }
 
 /** One value per distinct connection (a registry edit that changes it makes a new one). */

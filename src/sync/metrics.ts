@@ -21,8 +21,6 @@ export interface PassFigures {
   readonly quarantined: number;
   readonly dependencies: number;
   readonly durationMs: number;
-  /** The pass read the feed to its end. */
-  readonly drained: boolean;
   /** Newest change on the source minus the cursor's position at the end of the pass. */
   readonly lagSeconds?: number;
 }

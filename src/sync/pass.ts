@@ -68,8 +68,6 @@ export interface PassSummary {
   readonly cursorBefore?: string;
   readonly cursorAfter?: string;
   readonly durationMs: number;
-  /** The feed was read to its end. */
-  readonly drained: boolean;
   /**
    * Seconds between the newest change on the source and the committed cursor's position, read
    * at the end of the pass; undefined for backfills and feeds without instants (Aidbox).
@@ -165,8 +163,6 @@ export async function runPass(
     // A read or prepare failure must not leave a write running behind the failed pass.
     await inFlight.catch(() => undefined);
   }
-  // Reaching here means the feed was read to its end.
-  const drained = true;
   const lagSeconds = req.range === undefined ? await lagOf(channel, position, req.signal) : undefined;
 
   // 3. Report: counts, duration, cursors; never content.
@@ -179,7 +175,6 @@ export async function runPass(
     cursorBefore,
     cursorAfter: stored?.state?.cursor,
     durationMs: deps.clock().getTime() - started,
-    drained,
     ...(lagSeconds === undefined ? {} : { lagSeconds }),
   };
   log.info({ ...summary, cursorBefore: short(cursorBefore), cursorAfter: short(summary.cursorAfter) }, 'pass finished');

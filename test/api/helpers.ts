@@ -273,6 +273,9 @@ export async function setup(overrides: Partial<AppOptions> = {}): Promise<TestCo
     },
     auth: testAuth(),
     rateLimit: false,
+    // The fake registry keeps partial records; the real one's schema is tested over the real
+    // registry (instances-registry.test.ts).
+    instanceSchemas: {},
     ...overrides,
     rules,
   });

@@ -12,7 +12,8 @@ describe('instance routes over the real registry (config/instances.yaml copy)', 
   beforeAll(async () => {
     file = join(await mkdtemp(join(tmpdir(), 'instances-')), 'instances.yaml');
     await copyFile('config/instances.yaml', file);
-    ctx = await setup({ instances: await openInstanceRegistry(file) });
+    // instanceSchemas undefined: the app's default, the registry's own record schema.
+    ctx = await setup({ instances: await openInstanceRegistry(file), instanceSchemas: undefined });
   });
   afterAll(() => ctx.app.close());
   const op = bearer(KEYS.operator);
@@ -22,6 +23,23 @@ describe('instance routes over the real registry (config/instances.yaml copy)', 
     expect(res.statusCode).toBe(200);
     const ids = res.json<{ instances: { id: string }[] }>().instances.map((i) => i.id);
     expect(ids).toContain('local-a');
+  });
+
+  it("documents and answers records in the registry's own shape (derived from its schema)", async () => {
+    const doc = (await ctx.app.inject({ method: 'GET', url: '/docs/json' })).json<{
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content: Record<string, { schema: unknown }> }> }>
+      >;
+    }>();
+    const record = JSON.stringify(
+      doc.paths['/instances/{id}']?.get?.responses['200']?.content['application/json']?.schema,
+    );
+    for (const field of ['sendTypes', 'receiveAdminTypes', 'feed', 'schedule', 'references', 'clientSecretEnv']) {
+      expect(record).toContain(`"${field}"`);
+    }
+    const res = await ctx.app.inject({ method: 'GET', url: '/instances/local-a', headers: bearer(KEYS.viewer) });
+    expect(res.json()).toMatchObject({ id: 'local-a', enabled: true, feed: { kind: expect.any(String) } });
   });
 
   it('registers, changes and removes an instance, persisting each change', async () => {

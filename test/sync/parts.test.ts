@@ -87,11 +87,10 @@ describe('metrics', () => {
       quarantined: 2,
       dependencies: 3,
       durationMs: 1500,
-      drained: true,
       lagSeconds: 42,
     };
     m.passFinished(figures, 'ok', new Date(1_000_000));
-    m.passFinished({ ...figures, resources: 0, drained: false, lagSeconds: 7 }, 'failed', new Date(1_000_000));
+    m.passFinished({ ...figures, resources: 0, lagSeconds: 7 }, 'failed', new Date(1_000_000));
     const text = await m.registry.metrics();
     expect(text).toContain(
       'fhir_sync_passes_total{instance="a",resource_type="Patient",direction="forward",result="ok"} 1',

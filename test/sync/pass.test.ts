@@ -115,7 +115,6 @@ describe('runPass (forward)', () => {
       deletes: 0,
       quarantined: 0,
       pages: 1,
-      drained: true,
       direction: 'forward',
     });
     expect(progress).toEqual([2]);

@@ -187,8 +187,8 @@ async function recordStatus(
   const at = new Date().toISOString();
   try {
     if (result !== undefined) {
-      const drained =
-        result.passes?.every((p) => p.drained) === true && (data.kind !== 'pass' || data.range === undefined);
+      // A pass that returns has read its feed to the end; a backfill range says nothing of the cursor.
+      const drained = data.kind !== 'pass' || data.range === undefined;
       const lagSeconds = result.passes?.[0]?.lagSeconds;
       await settings.status.record(direction, data.instanceId, data.resourceType, {
         at,
@@ -223,7 +223,7 @@ async function recordSweep(
       await status.record('forward', instanceId, p.resourceType, {
         at,
         result: 'ok',
-        ...(p.drained ? { drainedAt: at } : {}),
+        drainedAt: at,
         ...(p.lagSeconds === undefined ? {} : { lagSeconds: p.lagSeconds }),
       });
     }
