@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test/servers/hapi/target/', '.servers/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'test/servers/hapi/target/', '.servers/', 'coverage/', 'src/api/ui/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -31,5 +31,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-member-access': 'off',
     },
   },
+  // The web app runs in the browser; TypeScript (lib DOM) already checks its globals.
+  { files: ['src/api/ui/src/**'], rules: { 'no-undef': 'off' } },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
 );

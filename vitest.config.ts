@@ -9,6 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
+          globalSetup: ['test/setup/build-ui.ts'],
           exclude: ['test/**/*.int.test.ts'],
         },
       },
@@ -16,7 +17,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
-          globalSetup: ['test/servers/global-setup.ts'],
+          globalSetup: ['test/setup/build-ui.ts', 'test/servers/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
           fileParallelism: false,

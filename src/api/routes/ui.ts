@@ -1,9 +1,13 @@
 /**
- * The rules page for compliance staff: one static HTML page and one plain JS file (no build
- * step) served at /ui. The page holds no data; it asks for a token and calls the API with it.
+ * The web app for compliance staff and operators, served at /ui: one page, one bundled script
+ * (CodeMirror and the app, built by `npm run build:ui` into src/api/ui/build, or into
+ * dist/api/ui/build by `npm run build`) and one style sheet. The page holds no data: it asks
+ * for a token, keeps it in the tab, and calls this API with it. The strict CSP allows nothing
+ * but this origin.
  */
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { API_ERR_UI_NOT_BUILT } from '../../shared/errors/index.ts';
 
 /** Where the page lives. */
 export const UI_PREFIX = '/ui';
@@ -17,22 +21,24 @@ const FILES = [
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /**
- * Registers GET /ui, /ui/app.js and /ui/app.css (read once at registration).
+ * Registers GET /ui, /ui/app.js and /ui/app.css, read once at registration. A checkout where
+ * the app was never built answers 503 with the command that builds it, rather than failing
+ * the whole API.
  * @param app - the encapsulated instance.
  */
 export async function uiRoutes(app: FastifyInstance): Promise<void> {
   for (const f of FILES) {
-    const body = await readFile(new URL(`../ui/${f.file}`, import.meta.url), 'utf8');
-    app.get(
-      f.route,
-      { config: { access: 'public' }, schema: { hide: true, response: { 200: { type: 'string' } } } },
-      async (_request, reply) =>
-        reply
-          .type(f.type)
-          .header('content-security-policy', CSP)
-          .header('x-content-type-options', 'nosniff')
-          .header('cache-control', 'no-cache')
-          .send(body),
-    );
+    const body = await readFile(new URL(`../ui/build/${f.file}`, import.meta.url), 'utf8').catch(() => undefined);
+    app.get(f.route, { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => {
+      if (body === undefined) {
+        throw API_ERR_UI_NOT_BUILT.create();
+      }
+      return reply
+        .type(f.type)
+        .header('content-security-policy', CSP)
+        .header('x-content-type-options', 'nosniff')
+        .header('cache-control', 'no-cache')
+        .send(body);
+    });
   }
 }

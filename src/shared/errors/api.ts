@@ -5,6 +5,14 @@
  */
 import { defineError } from './define.ts';
 
+/** /ui asked for in a checkout where the web app was never built. */
+export const API_ERR_UI_NOT_BUILT = defineError(
+  'API_ERR_UI_NOT_BUILT',
+  'The web app is not built: run npm run build:ui (or npm run build)',
+  503,
+  false,
+);
+
 /** Missing bearer token. */
 export const API_ERR_UNAUTHENTICATED = defineError('API_ERR_UNAUTHENTICATED', 'A bearer token is required', 401, false);
 /** Token present but not valid (bad signature, expired, wrong issuer, unknown API key). */
