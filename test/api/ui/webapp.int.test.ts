@@ -62,12 +62,18 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-/** Replaces the editor's whole text, as a user pasting a file would. */
+/** Replaces the editor's whole text, as a user selecting all and pasting a file would. */
 async function setEditor(text: string): Promise<void> {
   await page.click('#editor .cm-content');
   await page.keyboard.press('Control+A');
-  await page.keyboard.press('Delete');
-  await page.keyboard.insertText(text);
+  // A real paste event (keyboard typing would go through auto-indent).
+  await page.evaluate(`(() => {
+    const data = new DataTransfer();
+    data.setData('text/plain', ${JSON.stringify(text)});
+    document.querySelector('#editor .cm-content').dispatchEvent(
+      new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+    );
+  })()`);
 }
 
 beforeAll(async () => {
@@ -225,7 +231,7 @@ describe('web app in Chromium', () => {
     expect(written.body.entry?.length ?? 0).toBeGreaterThanOrEqual(1);
     expect(JSON.stringify(written.body)).not.toContain('Quintanilla');
 
-    const quarantined = page.locator('#quarantine-rows tr', { hasText: 'Patient' });
+    const quarantined = page.locator('#quarantine-rows tr', { hasText: INSTANCE });
     await expect.poll(() => quarantined.count()).toBe(1);
     await shot('operations');
     // The clinic fixes the record at the source, then the operator retries it.
