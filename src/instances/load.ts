@@ -4,7 +4,6 @@
  * text given by the API, and for the registry's re-validation before it writes.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, isCollection, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { SYNC_ERR_INSTANCES_FILE, SYNC_ERR_INSTANCES_INVALID } from '../shared/errors/index.ts';
 import type { ConnectionPolicy } from '../shared/fhir-client.ts';
@@ -12,6 +11,8 @@ import { validateInstancesData } from './schema.ts';
 import type { DocPath, RawProblem } from './schema.ts';
 import type { ConfigProblem, InstancesConfig } from './types.ts';
 import { deepFreeze } from '../shared/deep-freeze.ts';
+import { parseYamlSource } from '../shared/yaml-source.ts';
+import type { YamlSource } from '../shared/yaml-source.ts';
 
 /** A parsed file: the YAML document (kept for comment-preserving edits) and its config. */
 export interface LoadedInstances {
@@ -55,23 +56,19 @@ export async function loadInstancesFile(path: string, options: LoadOptions = {})
  * @throws AppError SYNC_ERR_INSTANCES_INVALID with `details.problems` (every problem, with line:column).
  */
 export function parseInstances(text: string, options: LoadOptions & { source: string }): LoadedInstances {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const problems: ConfigProblem[] = document.errors.map((e) => {
-    const pos = lineCounter.linePos(e.pos[0]);
-    return {
-      path: '',
-      line: pos.line,
-      column: pos.col,
-      message: e.code === 'DUPLICATE_KEY' ? 'duplicate key' : e.code.toLowerCase().replace(/_/g, ' '),
-    };
-  });
+  const src = parseYamlSource(text, { maxAliasCount: 0 });
+  const problems: ConfigProblem[] = src.problems.map((p) => ({
+    path: '',
+    line: p.line,
+    column: p.column,
+    message: p.kind === 'duplicate-key' ? 'duplicate key' : p.detail,
+  }));
   if (problems.length === 0) {
-    const result = validateInstancesData(document.toJS({ maxAliasCount: 0 }) ?? {}, options.policy);
+    const result = validateInstancesData(src.data ?? {}, options.policy);
     if (result.ok) {
-      return { config: deepFreeze(result.config), document };
+      return { config: deepFreeze(result.config), document: src.document };
     }
-    problems.push(...result.problems.map((p) => locate(document, lineCounter, p)));
+    problems.push(...result.problems.map((p) => locate(src, p)));
   }
   throw invalid(options.source, problems);
 }
@@ -98,27 +95,15 @@ export function formatProblem(source: string, p: ConfigProblem): string {
   return `${where} ${p.path === '' ? '' : `${p.path} `}${p.message}${p.code === undefined ? '' : ` (${p.code})`}`;
 }
 
-function locate(document: Document, lineCounter: LineCounter, p: RawProblem): ConfigProblem {
-  const path = formatPath(p.path);
-  const offset = offsetOf(document, p.path);
-  const code = p.code === undefined ? {} : { code: p.code };
-  if (offset === undefined) {
-    return { path, message: p.message, ...code };
-  }
-  const pos = lineCounter.linePos(offset);
-  return { path, line: pos.line, column: pos.col, message: p.message, ...code };
-}
-
-/** The deepest node that exists along the path (a missing key points at its parent map). */
-function offsetOf(document: Document, path: DocPath): number | undefined {
-  for (let n = path.length; n >= 0; n--) {
-    const node: unknown = n === 0 ? document.contents : document.getIn(path.slice(0, n), true);
-    const range = (node as { range?: [number, number, number] } | undefined)?.range;
-    if (range !== undefined && (node !== null || isCollection(node))) {
-      return range[0];
-    }
-  }
-  return undefined;
+function locate(src: YamlSource, p: RawProblem): ConfigProblem {
+  const { line, column } = src.locate(p.path);
+  return {
+    path: formatPath(p.path),
+    line,
+    column,
+    message: p.message,
+    ...(p.code === undefined ? {} : { code: p.code }),
+  };
 }
 
 function formatPath(path: DocPath): string {
