@@ -230,6 +230,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
       versionsDir: api.rulesVersionsDir,
       engine: anonymizerRulesEngine(),
       watchIntervalMs: api.rulesWatchMs,
+      approval: api.rulesApproval,
       recordExternalChanges: has('api'),
       onError: (err) =>
         logger.warn(

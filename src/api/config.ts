@@ -32,6 +32,8 @@ export interface ApiSettings {
   readonly rulesVersionsDir: string;
   /** @defaultValue 5000 (RULES_WATCH_MS; 0 = do not watch the rules file) */
   readonly rulesWatchMs: number;
+  /** @defaultValue 'two-step' (RULES_APPROVAL: a saved version waits for a second compliance user; 'one-step' for small sites) */
+  readonly rulesApproval: 'one-step' | 'two-step';
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -90,6 +92,10 @@ export function apiSettingsFromEnv(env: Env): ApiSettings {
   if (!['on', 'off', 'true', 'false'].includes(docs)) {
     problems.push('API_DOCS must be on or off');
   }
+  const approval = env.RULES_APPROVAL === undefined || env.RULES_APPROVAL === '' ? 'two-step' : env.RULES_APPROVAL;
+  if (approval !== 'one-step' && approval !== 'two-step') {
+    problems.push('RULES_APPROVAL must be one-step or two-step');
+  }
   const settings: ApiSettings = {
     host: env.API_HOST !== undefined && env.API_HOST !== '' ? env.API_HOST : '0.0.0.0',
     port,
@@ -106,6 +112,7 @@ export function apiSettingsFromEnv(env: Env): ApiSettings {
         ? env.RULES_VERSIONS_DIR
         : 'data/rules-versions',
     rulesWatchMs: intFromEnv(env, 'RULES_WATCH_MS', 5000, 0, 3_600_000, problems),
+    rulesApproval: approval === 'one-step' ? 'one-step' : 'two-step',
   };
   if (problems.length > 0) {
     throw API_ERR_CONFIG.createWith({ problems }, [problems.join('; ')]);

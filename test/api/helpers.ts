@@ -42,6 +42,8 @@ export const TEST_ERR_RULES = defineError('TEST_ERR_RULES', 'Rules not valid: %s
 export const KEYS = {
   operator: 'operator-key-0123456789abcdef',
   compliance: 'compliance-key-0123456789abcdef',
+  /** A second compliance user (four-eyes approval). */
+  reviewer: 'reviewer-key-0123456789abcdef',
   viewer: 'viewer-key-0123456789abcdef',
 } as const;
 
@@ -50,7 +52,7 @@ export function bearer(key: string): { authorization: string } {
 }
 
 export function testAuth(): AuthConfig {
-  const text = `ops:operator:${KEYS.operator},rules-team:compliance:${KEYS.compliance},dash:viewer:${KEYS.viewer}`;
+  const text = `ops:operator:${KEYS.operator},rules-team:compliance:${KEYS.compliance},review:compliance:${KEYS.reviewer},dash:viewer:${KEYS.viewer}`;
   return { apiKeys: parseApiKeys(text, 'test') };
 }
 
@@ -245,12 +247,16 @@ export interface TestContext {
 }
 
 /** Builds an app over fresh doubles and a temp rules directory. */
-export async function setup(overrides: Partial<AppOptions> = {}): Promise<TestContext> {
+export async function setup(
+  overrides: Partial<AppOptions> = {},
+  store: { approval?: 'one-step' | 'two-step' } = {},
+): Promise<TestContext> {
   const dir = await mkdtemp(join(tmpdir(), 'fhir-sync-api-'));
   const rulesFile = join(dir, 'anonymization.yaml');
   const versionsDir = join(dir, 'versions');
   await writeFile(rulesFile, RULES_V1);
-  const rules = overrides.rules ?? (await createFileRulesStore({ file: rulesFile, versionsDir, engine: testEngine }));
+  const rules =
+    overrides.rules ?? (await createFileRulesStore({ file: rulesFile, versionsDir, engine: testEngine, ...store }));
   const sync = new FakeSync();
   const instances = new FakeInstances();
   const audit: ApiAuditEvent[] = [];

@@ -136,6 +136,8 @@ describe('API end to end against the HAPI servers', () => {
       RULES_FILE: join(dir, 'anonymization.yaml'),
       RULES_VERSIONS_DIR: join(dir, 'versions'),
       RULES_WATCH_MS: '0',
+      // Saves are in use at once here; four-eyes approval is tested by the web app's test.
+      RULES_APPROVAL: 'one-step',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
     };
     const key = keyFromEnv(env);

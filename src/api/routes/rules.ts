@@ -45,6 +45,12 @@ const versionInfoSchema = {
     author: { type: 'string' },
     at: { type: 'string' },
     bytes: { type: 'integer' },
+    status: { type: 'string', enum: ['proposed', 'approved', 'rejected'] },
+    inUse: { type: 'boolean' },
+    approvedBy: { type: 'string' },
+    approvedAt: { type: 'string' },
+    rejectedBy: { type: 'string' },
+    rejectedAt: { type: 'string' },
   },
 } as const;
 
@@ -138,13 +144,27 @@ function registerReads(app: FastifyInstance, opts: RulesRoutesOptions): void {
           200: {
             type: 'object',
             required: ['current', 'versions'],
-            properties: { current: { type: 'string' }, versions: { type: 'array', items: versionInfoSchema } },
+            properties: {
+              current: { type: 'string' },
+              approval: { type: 'string', enum: ['one-step', 'two-step'] },
+              versions: { type: 'array', items: versionInfoSchema },
+            },
           },
           ...problemResponses([]),
         },
       },
     },
-    async () => ({ current: opts.rules.current().version, versions: await opts.rules.history() }),
+    async () => {
+      const current = opts.rules.current().version;
+      const versions = (await opts.rules.history()).map((v) => ({ ...v, inUse: v.version === current }));
+      // The version in use is marked once: on its newest approved entry.
+      const first = versions.findIndex((v) => v.inUse && v.status !== 'proposed' && v.status !== 'rejected');
+      return {
+        current,
+        approval: opts.rules.approval,
+        versions: versions.map((v, i) => ({ ...v, inUse: i === first })),
+      };
+    },
   );
   app.get<{ Params: { version: string } }>(
     '/rules/versions/:version',
@@ -194,34 +214,113 @@ function registerReplace(app: FastifyInstance, opts: RulesRoutesOptions): void {
         headers: { type: 'object', properties: { 'if-match': { type: 'string', maxLength: 200 } } },
         body: yamlBody,
         response: {
-          200: {
-            ...versionInfoSchema,
-            required: [...versionInfoSchema.required, 'changed'],
-            properties: { ...versionInfoSchema.properties, changed: { type: 'boolean' } },
+          200: savedSchema,
+          202: {
+            ...savedSchema,
+            description: 'Proposed (two-step approval): in use once another compliance user approves it',
           },
           ...problemResponses([400, 412, 413, 415, 422]),
         },
       },
     },
     async (request, reply) => {
-      const before = opts.rules.current();
       const ifMatch = request.headers['if-match']?.replace(/^W\//, '').replace(/"/g, '').trim();
-      const result = await audited(
-        opts.audit,
-        request,
-        { action: 'rules.replace', rulesVersion: before.rulesVersion, target: { previousVersion: before.version } },
-        () =>
-          opts.rules.replace(request.body, {
-            author: request.principal?.subject ?? 'unknown',
-            ...(ifMatch ? { ifMatch } : {}),
-          }),
-        (r) => ({
-          rulesVersion: r.rulesVersion,
-          target: { version: r.version, changed: r.changed ? 1 : 0 },
-          counts: { bytes: r.bytes },
-        }),
-      );
-      return reply.header('etag', `"${result.version}"`).send(result);
+      const result = await save(opts, request, request.body, ifMatch);
+      return reply
+        .code(result.status === 'proposed' ? 202 : 200)
+        .header('etag', `"${result.status === 'proposed' ? opts.rules.current().version : result.version}"`)
+        .send(result);
+    },
+  );
+  registerDecisions(app, opts);
+}
+
+const savedSchema = {
+  ...versionInfoSchema,
+  required: [...versionInfoSchema.required, 'changed'],
+  properties: { ...versionInfoSchema.properties, changed: { type: 'boolean' } },
+} as const;
+
+/** Saves a text: in use at once (one-step) or proposed (two-step); audited either way. */
+async function save(
+  opts: RulesRoutesOptions,
+  request: Parameters<typeof audited>[1],
+  text: string,
+  ifMatch: string | undefined,
+  revertOf?: string,
+): Promise<Awaited<ReturnType<RulesStore['replace']>>> {
+  const before = opts.rules.current();
+  const action =
+    revertOf !== undefined ? 'rules.revert' : opts.rules.approval === 'two-step' ? 'rules.propose' : 'rules.replace';
+  return audited(
+    opts.audit,
+    request,
+    {
+      action,
+      rulesVersion: before.rulesVersion,
+      target: { previousVersion: before.version, ...(revertOf === undefined ? {} : { revertOf }) },
+    },
+    () =>
+      opts.rules.replace(text, {
+        author: request.principal?.subject ?? 'unknown',
+        ...(ifMatch ? { ifMatch } : {}),
+      }),
+    (r) => ({
+      rulesVersion: r.rulesVersion,
+      target: { version: r.version, changed: r.changed ? 1 : 0 },
+      counts: { bytes: r.bytes },
+    }),
+  );
+}
+
+/** Four-eyes decisions and revert: POST /rules/versions/{version}/approve|reject|revert. */
+function registerDecisions(app: FastifyInstance, opts: RulesRoutesOptions): void {
+  const decide = (name: 'approve' | 'reject', summary: string): void => {
+    app.post<{ Params: { version: string } }>(
+      `/rules/versions/:version/${name}`,
+      {
+        config: { access: [Role.compliance] },
+        schema: {
+          tags: ['rules'],
+          summary,
+          params: versionParam,
+          response: { 200: versionInfoSchema, ...problemResponses([400, 403, 404, 409, 422]) },
+        },
+      },
+      async (request) => {
+        const { version } = request.params;
+        const by = request.principal?.subject ?? 'unknown';
+        return audited(
+          opts.audit,
+          request,
+          { action: `rules.${name}`, rulesVersion: opts.rules.current().rulesVersion, target: { version } },
+          () => (name === 'approve' ? opts.rules.approve(version, by) : opts.rules.reject(version, by)),
+          (r) => ({ rulesVersion: r.rulesVersion, target: { version: r.version } }),
+        );
+      },
+    );
+  };
+  decide('approve', 'Put a proposed version in use (by another compliance user than its author)');
+  decide('reject', 'Reject a proposed version');
+  app.post<{ Params: { version: string } }>(
+    '/rules/versions/:version/revert',
+    {
+      config: { access: [Role.compliance] },
+      schema: {
+        tags: ['rules'],
+        summary: 'Save an earlier version again (proposed in two-step mode)',
+        params: versionParam,
+        response: { 200: savedSchema, 202: savedSchema, ...problemResponses([400, 403, 404, 412, 422]) },
+      },
+    },
+    async (request, reply) => {
+      const { version } = request.params;
+      const text = await opts.rules.versionText(version);
+      if (text === undefined) {
+        throw API_ERR_RULES_VERSION_NOT_FOUND.create(version);
+      }
+      const result = await save(opts, request, text, undefined, version);
+      return reply.code(result.status === 'proposed' ? 202 : 200).send(result);
     },
   );
 }

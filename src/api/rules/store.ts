@@ -21,11 +21,15 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Anonymizer } from '../../anonymizer/types.ts';
 import {
   API_ERR_RULES_INVALID,
+  API_ERR_RULES_NOT_PROPOSED,
+  API_ERR_RULES_SELF_APPROVAL,
   API_ERR_RULES_STORE_IO,
   API_ERR_RULES_VERSION_CONFLICT,
+  API_ERR_RULES_VERSION_NOT_FOUND,
   AppError,
 } from '../../shared/errors/index.ts';
 import { problemItems } from '../problems.ts';
+import { ApprovalMode, VersionStatus } from './types.ts';
 import type {
   PreviewResult,
   RulesCheck,
@@ -56,6 +60,12 @@ export interface FileRulesStoreOptions<R> {
    * @defaultValue true
    */
   readonly recordExternalChanges?: boolean;
+  /**
+   * One-step: a valid save is in use at once. Two-step (four-eyes): a save is proposed, and the
+   * file changes when a second compliance user approves it.
+   * @defaultValue one-step
+   */
+  readonly approval?: ApprovalMode;
   /** Told about an invalid file found on disk or a failing listener. */
   readonly onError?: (err: unknown) => void;
   readonly now?: () => Date;
@@ -106,7 +116,8 @@ class FileRulesStore<R> implements RulesStore<R> {
     const rules = this.#opts.engine.load(text, this.#opts.file);
     await this.#io('prepare', this.#opts.versionsDir, () => this.#prepareDir());
     const version = rulesVersionOf(text);
-    const latest = (await this.history())[0];
+    // The newest version that was in use (proposals and rejections never were).
+    const latest = (await this.history()).find((v) => v.status === VersionStatus.approved);
     const info =
       latest?.version === version
         ? { ...latest, rulesVersion: this.#opts.engine.versionOf(rules) }
@@ -118,6 +129,10 @@ class FileRulesStore<R> implements RulesStore<R> {
       this.#timer = setInterval(() => void this.#serial(() => this.#poll()), every);
       this.#timer.unref();
     }
+  }
+
+  get approval(): ApprovalMode {
+    return this.#opts.approval ?? ApprovalMode.oneStep;
   }
 
   current(): RulesSnapshot<R> {
@@ -135,11 +150,7 @@ class FileRulesStore<R> implements RulesStore<R> {
       }
       throw API_ERR_RULES_STORE_IO.createWith({ location: path }, ['read', INDEX], { cause: err });
     });
-    return text
-      .split('\n')
-      .map(parseIndexLine)
-      .filter((v): v is RulesVersionInfo => v !== undefined)
-      .reverse();
+    return foldIndex(text.split('\n')).reverse();
   }
 
   async versionText(version: string): Promise<string | undefined> {
@@ -172,12 +183,69 @@ class FileRulesStore<R> implements RulesStore<R> {
         return { ...stripSnapshot(before), changed: false };
       }
       await this.#saveVersion(text);
+      if (this.approval === ApprovalMode.twoStep) {
+        const proposed = await this.#appendIndex(text, rules, meta.author, VersionStatus.proposed);
+        return { ...proposed, changed: true };
+      }
       await this.#io('write', this.#opts.file, () => atomicWrite(this.#opts.file, text, 0o644));
       const info = await this.#appendIndex(text, rules, meta.author);
       this.#lastStat = await this.#statKey();
       this.#switchTo(Object.freeze({ ...info, text, rules }));
       return { ...info, changed: true };
     });
+  }
+
+  approve(version: string, by: string): Promise<RulesVersionInfo> {
+    return this.#serial(async () => {
+      const entry = await this.#proposed(version);
+      if (entry.author === by) {
+        throw API_ERR_RULES_SELF_APPROVAL.create(version.slice(0, 12));
+      }
+      const text = await this.versionText(version);
+      if (text === undefined) {
+        throw API_ERR_RULES_VERSION_NOT_FOUND.create(version.slice(0, 12));
+      }
+      const rules = this.#load(text, basename(this.#opts.file));
+      await this.#io('write', this.#opts.file, () => atomicWrite(this.#opts.file, text, 0o644));
+      const at = this.#now();
+      await this.#appendEvent({ event: 'approve', version, by, at });
+      this.#lastStat = await this.#statKey();
+      const info: RulesVersionInfo = {
+        ...stripSnapshot(entry),
+        rulesVersion: this.#opts.engine.versionOf(rules),
+        status: VersionStatus.approved,
+        approvedBy: by,
+        approvedAt: at,
+      };
+      this.#switchTo(Object.freeze({ ...info, text, rules }));
+      return info;
+    });
+  }
+
+  reject(version: string, by: string): Promise<RulesVersionInfo> {
+    return this.#serial(async () => {
+      const entry = await this.#proposed(version);
+      const at = this.#now();
+      await this.#appendEvent({ event: 'reject', version, by, at });
+      return { ...stripSnapshot(entry), status: VersionStatus.rejected, rejectedBy: by, rejectedAt: at };
+    });
+  }
+
+  /** The newest proposal of a version, or the coded reason it cannot be decided. */
+  async #proposed(version: string): Promise<RulesVersionInfo> {
+    const entry = (await this.history()).find((v) => v.version === version);
+    if (entry === undefined) {
+      throw API_ERR_RULES_VERSION_NOT_FOUND.create(version.slice(0, 12));
+    }
+    if (entry.status !== VersionStatus.proposed) {
+      throw API_ERR_RULES_NOT_PROPOSED.create(version.slice(0, 12), entry.status ?? VersionStatus.approved);
+    }
+    return entry;
+  }
+
+  async #appendEvent(event: IndexEvent): Promise<void> {
+    const path = join(this.#opts.versionsDir, INDEX);
+    await this.#io('append', path, () => appendFile(path, `${JSON.stringify(event)}\n`, 'utf8'));
   }
 
   preview(resources: readonly Resource[], draft?: string): PreviewResult {
@@ -306,8 +374,13 @@ class FileRulesStore<R> implements RulesStore<R> {
     await this.#io('write', path, () => atomicWrite(path, text, 0o644));
   }
 
-  async #appendIndex(text: string, rules: R, author: string): Promise<RulesVersionInfo> {
-    const info = this.#info(text, rules, author);
+  async #appendIndex(
+    text: string,
+    rules: R,
+    author: string,
+    status: VersionStatus = VersionStatus.approved,
+  ): Promise<RulesVersionInfo> {
+    const info = { ...this.#info(text, rules, author), status };
     const path = join(this.#opts.versionsDir, INDEX);
     await this.#io('append', path, () => appendFile(path, `${JSON.stringify(info)}\n`, 'utf8'));
     return info;
@@ -345,7 +418,73 @@ class FileRulesStore<R> implements RulesStore<R> {
 }
 
 function stripSnapshot(s: RulesVersionInfo): RulesVersionInfo {
-  return { version: s.version, rulesVersion: s.rulesVersion, author: s.author, at: s.at, bytes: s.bytes };
+  const { version, rulesVersion, author, at, bytes, status, approvedBy, approvedAt, rejectedBy, rejectedAt } = s;
+  return Object.fromEntries(
+    Object.entries({
+      version,
+      rulesVersion,
+      author,
+      at,
+      bytes,
+      status,
+      approvedBy,
+      approvedAt,
+      rejectedBy,
+      rejectedAt,
+    }).filter(([, v]) => v !== undefined),
+  ) as unknown as RulesVersionInfo;
+}
+
+/** A decision on a proposed version, appended to the index (the index is never rewritten). */
+interface IndexEvent {
+  readonly event: 'approve' | 'reject';
+  readonly version: string;
+  readonly by: string;
+  readonly at: string;
+}
+
+/**
+ * The index lines folded into versions, oldest first: version lines in order, each decision
+ * applied to the newest proposal of its version. Lines from before four-eyes carry no status:
+ * they were in use, so `approved`.
+ */
+function foldIndex(lines: readonly string[]): RulesVersionInfo[] {
+  const out: RulesVersionInfo[] = [];
+  for (const line of lines) {
+    const event = parseEventLine(line);
+    if (event !== undefined) {
+      const i = out.findLastIndex((v) => v.version === event.version && v.status === VersionStatus.proposed);
+      if (i >= 0) {
+        out[i] =
+          event.event === 'approve'
+            ? { ...out[i]!, status: VersionStatus.approved, approvedBy: event.by, approvedAt: event.at }
+            : { ...out[i]!, status: VersionStatus.rejected, rejectedBy: event.by, rejectedAt: event.at };
+      }
+      continue;
+    }
+    const v = parseIndexLine(line);
+    if (v !== undefined) {
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+function parseEventLine(line: string): IndexEvent | undefined {
+  if (!line.startsWith('{"event"')) {
+    return undefined;
+  }
+  try {
+    const e = JSON.parse(line) as Partial<IndexEvent>;
+    return (e.event === 'approve' || e.event === 'reject') &&
+      typeof e.version === 'string' &&
+      typeof e.by === 'string' &&
+      typeof e.at === 'string'
+      ? (e as IndexEvent)
+      : undefined;
+  } catch {
+    return undefined; // a torn last line
+  }
 }
 
 /** An anonymizer for previews, with the versions of the rules it was built from. */
@@ -368,6 +507,7 @@ function parseIndexLine(line: string): RulesVersionInfo | undefined {
         author: v.author,
         at: v.at,
         bytes: typeof v.bytes === 'number' ? v.bytes : 0,
+        status: v.status === VersionStatus.proposed ? VersionStatus.proposed : VersionStatus.approved,
       };
     }
   } catch {

@@ -18,10 +18,26 @@ export interface RulesVersionInfo {
   readonly rulesVersion: string;
   /** Token subject of whoever saved it; `filesystem` for a file found changed on disk. */
   readonly author: string;
-  /** ISO instant it was accepted. */
+  /** ISO instant it was saved (proposed, or accepted at once in one-step mode). */
   readonly at: string;
   readonly bytes: number;
+  /**
+   * Four-eyes state: `proposed` waits for a second compliance user; `approved` was put in use
+   * (every version of one-step mode, and of the file found on disk); `rejected` never will be.
+   */
+  readonly status?: VersionStatus;
+  readonly approvedBy?: string;
+  readonly approvedAt?: string;
+  readonly rejectedBy?: string;
+  readonly rejectedAt?: string;
 }
+
+export const VersionStatus = { proposed: 'proposed', approved: 'approved', rejected: 'rejected' } as const;
+export type VersionStatus = (typeof VersionStatus)[keyof typeof VersionStatus];
+
+/** How a saved version is put in use: at once, or after a second compliance user approves it. */
+export const ApprovalMode = { oneStep: 'one-step', twoStep: 'two-step' } as const;
+export type ApprovalMode = (typeof ApprovalMode)[keyof typeof ApprovalMode];
 
 /** The rules in use: text, parsed form and version. */
 export interface RulesSnapshot<R = unknown> extends RulesVersionInfo {
@@ -68,14 +84,25 @@ export interface RulesStore<R = unknown> {
   versionText(version: string): Promise<string | undefined>;
   /** Validates a rules text; writes nothing. */
   check(text: string): RulesCheck;
+  /** How saved versions are put in use. */
+  readonly approval: ApprovalMode;
   /**
-   * Validates and, only if valid, atomically replaces the rules file and records the
-   * version. Throws API_ERR_RULES_INVALID (422) or API_ERR_RULES_VERSION_CONFLICT (412).
+   * Validates and, only if valid, records the version; in one-step mode it also atomically
+   * replaces the rules file (status `approved`), in two-step mode it is `proposed` and the file
+   * stays. Throws API_ERR_RULES_INVALID (422) or API_ERR_RULES_VERSION_CONFLICT (412).
    */
   replace(
     text: string,
     meta: { readonly author: string; readonly ifMatch?: string },
   ): Promise<RulesVersionInfo & { readonly changed: boolean }>;
+  /**
+   * Puts a proposed version in use. The approver must not be its author
+   * (API_ERR_RULES_SELF_APPROVAL, 403); only a proposed version can be approved
+   * (API_ERR_RULES_NOT_PROPOSED, 409).
+   */
+  approve(version: string, by: string): Promise<RulesVersionInfo>;
+  /** Marks a proposed version rejected (API_ERR_RULES_NOT_PROPOSED otherwise). */
+  reject(version: string, by: string): Promise<RulesVersionInfo>;
   /** De-identifies sample resources with the rules in use or with a draft; writes nothing. */
   preview(resources: readonly Resource[], draft?: string): PreviewResult;
   /** What the rules in use cover (engine-defined report, computed once per version). */

@@ -104,6 +104,20 @@ export const API_ERR_RULES_VERSION_NOT_FOUND = defineError(
   404,
   false,
 );
+/** Four-eyes: the author of a proposed rules version tried to approve it. */
+export const API_ERR_RULES_SELF_APPROVAL = defineError(
+  'API_ERR_RULES_SELF_APPROVAL',
+  'Version %s must be approved by another compliance user than its author',
+  403,
+  false,
+);
+/** Approve or reject of a rules version that is not proposed (already approved, rejected, or unknown state). */
+export const API_ERR_RULES_NOT_PROPOSED = defineError(
+  'API_ERR_RULES_NOT_PROPOSED',
+  'Rules version %s is %s, not proposed',
+  409,
+  false,
+);
 /** PUT /rules with If-Match naming another version than the one in use (lost update). */
 export const API_ERR_RULES_VERSION_CONFLICT = defineError(
   'API_ERR_RULES_VERSION_CONFLICT',

@@ -196,7 +196,7 @@ export async function loadVersions(): Promise<void> {
   }
   const from = clear($('diff-from')) as HTMLSelectElement;
   const to = clear($('diff-to')) as HTMLSelectElement;
-  const list = [...res.data.versions].reverse();
+  const list = res.data.versions; // newest first
   for (const v of list) {
     const status = v.status ?? (v.version === inUse ? 'approved' : '');
     const actions = h('td', { class: 'actions' });
