@@ -5,6 +5,7 @@
  * for a token, keeps it in the tab, and calls this API with it. The strict CSP allows nothing
  * but this origin.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { API_ERR_UI_NOT_BUILT } from '../../shared/errors/index.ts';
@@ -18,7 +19,14 @@ const FILES = [
   { route: '/ui/app.css', file: 'app.css', type: 'text/css; charset=utf-8' },
 ] as const;
 
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+/**
+ * Nothing but this origin, except style elements carrying this response's nonce: the editor
+ * (CodeMirror) writes its styles into a style element, which a plain `style-src 'self'` blocks.
+ */
+const csp = (nonce: string): string =>
+  `default-src 'self'; script-src 'self'; style-src 'self' 'nonce-${nonce}'; connect-src 'self'; frame-ancestors 'none'`;
+/** Where the page tells the script its nonce. */
+const NONCE_MARK = '__CSP_NONCE__';
 
 /**
  * Registers GET /ui, /ui/app.js and /ui/app.css, read once at registration. A checkout where
@@ -33,12 +41,13 @@ export async function uiRoutes(app: FastifyInstance): Promise<void> {
       if (body === undefined) {
         throw API_ERR_UI_NOT_BUILT.create();
       }
+      const nonce = randomBytes(16).toString('base64');
       return reply
         .type(f.type)
-        .header('content-security-policy', CSP)
+        .header('content-security-policy', csp(nonce))
         .header('x-content-type-options', 'nosniff')
         .header('cache-control', 'no-cache')
-        .send(body);
+        .send(f.file === 'index.html' ? body.replace(NONCE_MARK, nonce) : body);
     });
   }
 }

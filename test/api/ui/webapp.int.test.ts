@@ -151,6 +151,11 @@ describe('web app in Chromium', () => {
   it('marks a problem of an edited rules file at its line and column', async () => {
     await signIn('alice', '#rules');
     await expect.poll(() => page.textContent('#version')).toMatch(/^in use/);
+    // The strict CSP admits the editor's own styles by nonce only: they apply (whitespace kept).
+    const csp = (await fetch(`${service.url}/ui`)).headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/style-src 'self' 'nonce-[A-Za-z0-9+/=]{24}'/);
+    expect(csp).not.toContain('unsafe-inline');
+    expect(await page.evaluate("getComputedStyle(document.querySelector('.cm-content')).whiteSpace")).toMatch(/^pre/);
     const lines = rulesText.split('\n');
     const at = lines.findIndex((l) => l.trim() === 'method: remove');
     expect(at).toBeGreaterThan(0);

@@ -30,7 +30,13 @@ let inUse = '';
 export function initRules(): void {
   editor = new EditorView({
     doc: '',
-    extensions: [basicSetup, yamlLanguage(), lintGutter(), EditorView.lineWrapping],
+    extensions: [
+      basicSetup,
+      yamlLanguage(),
+      lintGutter(),
+      // The page's CSP admits style elements with this response's nonce only.
+      EditorView.cspNonce.of(document.querySelector('meta[name=csp-nonce]')?.getAttribute('content') ?? ''),
+    ],
     parent: $('editor'),
   });
   $('reload').addEventListener('click', () => void loadRules());
@@ -70,7 +76,7 @@ function showProblems(items: readonly ProblemItem[]): void {
       const from = Math.min(line.to, line.from + Math.max(0, (item.column ?? 1) - 1));
       diagnostics.push({ from, to: Math.max(from, line.to), severity: 'error', message: item.detail });
       li.addEventListener('click', () => {
-        editor?.dispatch({ selection: { anchor: from }, scrollIntoView: true });
+        editor?.dispatch({ selection: { anchor: from }, effects: EditorView.scrollIntoView(from, { y: 'center' }) });
         editor?.focus();
       });
     }
@@ -215,7 +221,13 @@ export async function loadVersions(): Promise<void> {
         'tr',
         { 'data-version': v.version, class: v.version === inUse || v.inUse ? 'in-use' : '' },
         h('td', { class: 'mono' }, short(v.version)),
-        h('td', {}, status + (v.version === inUse || v.inUse ? ' (in use)' : '')),
+        h(
+          'td',
+          {},
+          status +
+            (v.approvedBy ? ` by ${v.approvedBy}` : v.rejectedBy ? ` by ${v.rejectedBy}` : '') +
+            (v.version === inUse || v.inUse ? ' (in use)' : ''),
+        ),
         h('td', {}, v.author),
         h('td', {}, v.at),
         h('td', {}, String(v.bytes)),
