@@ -22,7 +22,7 @@ export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed'
 
 export interface JobInfo {
   readonly id: string;
-  readonly kind: 'pass' | 'reverse' | 'sweep' | 'quarantine-retry';
+  readonly kind: 'pass' | 'reverse' | 'sweep' | 'quarantine-retry' | 'reconcile';
   readonly instanceId: string;
   readonly resourceType?: string;
   readonly state: JobState;

@@ -26,6 +26,8 @@ import { createFhirStore } from './fhir-store.ts';
 import type { FhirStore } from './fhir-store.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { runPass } from './pass.ts';
+import { runReconcile } from './reconcile.ts';
+import type { ReconcileSummary } from './reconcile.ts';
 import type { PassDeps, PassRequest, PassSummary } from './pass.ts';
 import { listQuarantineRecords, retryQuarantined } from './quarantine.ts';
 import type { RetryOutcome, StoredQuarantine } from './quarantine.ts';
@@ -47,6 +49,13 @@ export type SyncJobData =
     }
   | {
       readonly kind: 'reverse';
+      readonly instanceId: string;
+      readonly resourceType: string;
+      readonly requestedBy?: string;
+    }
+  | {
+      /** Compare (instance, type) between local and global and repair gaps (reconcile.ts). */
+      readonly kind: 'reconcile';
       readonly instanceId: string;
       readonly resourceType: string;
       readonly requestedBy?: string;
@@ -75,6 +84,8 @@ export interface JobResult {
   readonly progress: JobProgress;
   readonly passes?: readonly Omit<PassSummary, 'cursorBefore' | 'cursorAfter'>[];
   readonly retry?: RetryOutcome;
+  /** Reconciliations: what was compared and repaired. */
+  readonly reconcile?: ReconcileSummary;
   /** Sweeps: the types whose pass failed (the others went on). */
   readonly failures?: readonly SweepFailure[];
 }
@@ -240,6 +251,8 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
           return runSweepJob(engine, passDeps, deps, job, options);
         case 'quarantine-retry':
           return runRetryJob(engine, passDeps, deps, job, options);
+        case 'reconcile':
+          return runReconcileJob(engine, passDeps, deps, job, options);
         default:
           throw SYNC_ERR_JOB_INVALID.create('unknown kind');
       }
@@ -308,6 +321,57 @@ async function runPassJob(
         'failed',
         passDeps.clock(),
       );
+      await safeAudit(engine, deps.logger, {
+        ...base,
+        outcome: 'failure',
+        at: passDeps.clock().toISOString(),
+        target,
+        failureCode: code,
+      });
+    }
+    throw err;
+  }
+}
+
+async function runReconcileJob(
+  engine: SyncEngine,
+  passDeps: PassDeps,
+  deps: SyncEngineDeps,
+  job: Extract<SyncJobData, { kind: 'reconcile' }>,
+  options: Parameters<SyncEngine['runJob']>[1],
+): Promise<JobResult> {
+  const base = { action: 'sync.reconcile', actor: { subject: job.requestedBy ?? deps.actor ?? 'fhir-sync-worker' } };
+  const target = { instanceId: job.instanceId, resourceType: job.resourceType, direction: 'forward' };
+  try {
+    // Under the instance's lock: a pass writing the same resources at once would only race
+    // identical PUTs, but one writer per instance keeps the global's load as configured.
+    const summary = await options.lock(job.instanceId, (lockSignal) =>
+      runReconcile(
+        passDeps,
+        {
+          instanceId: job.instanceId,
+          resourceType: job.resourceType,
+          signal: anySignal(options.signal, lockSignal),
+        },
+        options.onProgress,
+      ),
+    );
+    const { instanceId: _i, resourceType: _t, ...counts } = summary;
+    await safeAudit(engine, deps.logger, {
+      ...base,
+      outcome: 'success',
+      at: passDeps.clock().toISOString(),
+      target,
+      counts,
+    });
+    return {
+      kind: 'reconcile',
+      progress: { pages: 0, resources: summary.repaired, deletes: 0, quarantined: summary.quarantined },
+      reconcile: summary,
+    };
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL';
+    if (code !== 'SYNC_ERR_LOCKED') {
       await safeAudit(engine, deps.logger, {
         ...base,
         outcome: 'failure',

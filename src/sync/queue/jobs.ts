@@ -32,6 +32,7 @@ const jobSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({ kind: z.literal('reverse'), instanceId: id, resourceType: type, requestedBy }),
   z.strictObject({ kind: z.literal('sweep'), instanceId: id, requestedBy }),
+  z.strictObject({ kind: z.literal('reconcile'), instanceId: id, resourceType: type, requestedBy }),
   z.strictObject({
     kind: z.literal('quarantine-retry'),
     instanceId: z.union([id, z.literal('*')]),

@@ -191,5 +191,8 @@ export function priorityOf(job: SyncJobData): number {
       return 2;
     case 'quarantine-retry':
       return 100;
+    case 'reconcile':
+      // Repair work: after the regular passes, before retries of refused resources.
+      return 50;
   }
 }
