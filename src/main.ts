@@ -26,7 +26,13 @@ import {
   createFileRulesStore,
 } from './api/index.ts';
 import type { ApiSettings, AuthConfig, RulesStore } from './api/index.ts';
-import { connectionPolicyFromEnv, openInstanceRegistry } from './instances/index.ts';
+import {
+  DEFAULT_PROFILES_DIR,
+  bundleCapsOf,
+  connectionPolicyFromEnv,
+  loadProfiles,
+  openInstanceRegistry,
+} from './instances/index.ts';
 import { API_ERR_CONFIG } from './shared/errors/index.ts';
 import { createSyncMetrics, openSyncControl, startScheduler, startWorker } from './sync/index.ts';
 import type { Handle } from './sync/index.ts';
@@ -264,6 +270,8 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
           ...(boot.workerConcurrency !== undefined ? { concurrency: boot.workerConcurrency } : {}),
           ...(boot.channelConcurrency !== undefined ? { channelConcurrency: boot.channelConcurrency } : {}),
           ...(boot.globalConcurrency !== undefined ? { globalConcurrency: boot.globalConcurrency } : {}),
+          // Saved by `fhir-sync doctor --write-probes`; absent profiles only mean caps are learned.
+          initialBundleCaps: bundleCapsOf(await loadProfiles(env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR)),
         }),
       });
     }

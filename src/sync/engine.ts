@@ -129,6 +129,11 @@ export interface SyncEngineDeps {
   readonly globalConcurrency?: number;
   /** Channels (types) of one instance a sweep runs at once. @defaultValue 4 */
   readonly channelConcurrency?: number;
+  /**
+   * Bundle caps already known per target FHIR base (from `doctor --write-probes` profiles):
+   * bundles to it start at that size instead of being refused once and split.
+   */
+  readonly initialBundleCaps?: ReadonlyMap<string, number>;
 }
 
 /** The engine. */
@@ -175,11 +180,14 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
 
   // Bundle caps found by trial (a refused bundle that went through split), per target: later
   // passes plan bundles that fit instead of being refused and split again.
-  const bundleCaps = new Map<string, number>();
-  const capped = (base: string, configured: number): number => Math.min(configured, bundleCaps.get(base) ?? configured);
+  // Keyed by FHIR base without trailing slash: profiles and stores spell it either way.
+  const baseKey = (base: string): string => base.replace(/\/+$/, '');
+  const bundleCaps = new Map<string, number>([...(deps.initialBundleCaps ?? [])].map(([b, n]) => [baseKey(b), n]));
+  const capped = (base: string, configured: number): number =>
+    Math.min(configured, bundleCaps.get(baseKey(base)) ?? configured);
   const learnBundleCap = (target: string, refused: number, size: number): void => {
-    if (size < (bundleCaps.get(target) ?? Number.POSITIVE_INFINITY)) {
-      bundleCaps.set(target, size);
+    if (size < (bundleCaps.get(baseKey(target)) ?? Number.POSITIVE_INFINITY)) {
+      bundleCaps.set(baseKey(target), size);
       deps.logger.warn(
         { target, refused, size },
         'the server refused a transaction of this size and accepted it split: bundles to it are capped from now on (set bundleSize to this value to skip the trial)',

@@ -57,6 +57,8 @@ export interface EngineServiceConfig extends SyncServiceConfig {
   readonly channelConcurrency?: number;
   /** Most requests in flight to the global from this process (adaptive below it). @defaultValue 4 */
   readonly globalConcurrency?: number;
+  /** Bundle caps per FHIR base known from saved server profiles (doctor --write-probes). */
+  readonly initialBundleCaps?: ReadonlyMap<string, number>;
 }
 
 /** Settings of a worker process. */
@@ -102,6 +104,7 @@ function engineOf(config: EngineServiceConfig, registry: InstanceRegistry): Sync
     clientOptions: config.clientOptions,
     channelConcurrency: config.channelConcurrency,
     globalConcurrency: config.globalConcurrency,
+    initialBundleCaps: config.initialBundleCaps,
   });
 }
 
