@@ -74,7 +74,7 @@ export async function runWriteProbes(post: Poster, upTo: number): Promise<WriteP
       return { clientIds: false, problem: `HTTP ${first.status} to a PUT of a new client-chosen id` };
     }
     written.add(id);
-    const atomic = await probeAtomic(post, written);
+    const atomic = await probeAtomic(post, id, written);
     const bundleCap = await probeCap(post, upTo, written);
     return {
       clientIds: true,
@@ -86,18 +86,20 @@ export async function runWriteProbes(post: Poster, upTo: number): Promise<WriteP
   }
 }
 
-/** One good entry and one the server must refuse (body id differs from the URL id). */
-async function probeAtomic(post: Poster, written: Set<string>): Promise<boolean | undefined> {
+/**
+ * One good entry and one the server must refuse: a PUT to the first probe resource with a
+ * stale `If-Match` (the precondition every cursor commit relies on).
+ */
+async function probeAtomic(post: Poster, existing: string, written: Set<string>): Promise<boolean | undefined> {
   const good = randomUUID();
-  const bad = randomUUID();
   written.add(good);
-  const mismatched: BundleEntry = {
-    resource: { ...basic(randomUUID()) },
-    request: { method: 'PUT', url: `Basic/${bad}` },
+  const stale: BundleEntry = {
+    ...put(existing),
+    request: { method: 'PUT', url: `Basic/${existing}`, ifMatch: 'W/"999999"' },
   };
-  const answer = await post(transaction([put(good), mismatched]));
+  const answer = await post(transaction([put(good), stale]));
   if (answer.status < 400 && entriesOk(answer, 2)) {
-    return undefined; // the server took the mismatched entry: nothing learned
+    return undefined; // the server ignored the precondition: nothing learned about atomicity
   }
   // Refused whole or in part: atomic when the good entry did not land either.
   const check = await post({
