@@ -65,7 +65,9 @@ export function parseJobData(data: unknown): SyncJobData {
  * @param job - the payload.
  * @returns a deterministic id.
  */
-export function scheduledJobId(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' }>): string {
+export function scheduledJobId(
+  job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' | 'reconcile' }>,
+): string {
   return job.kind === 'sweep'
     ? `sched.sweep.${job.instanceId}`
     : `sched.${job.kind}.${job.instanceId}.${job.resourceType}`;
