@@ -30,8 +30,8 @@ export interface SchedulerSettings {
 
 /** A running scheduler. */
 export interface SyncScheduler {
-  /** Enqueues an instance's jobs now, as a tick would. */
-  tick(instanceId: string): Promise<readonly string[]>;
+  /** Enqueues one tick now: `instanceId` for its passes, `instanceId#reconcile` for its reconciliations. */
+  tick(key: string): Promise<readonly string[]>;
   /** Re-reads the configuration and adjusts the cron tasks. */
   reconcile(): Promise<void>;
   /** Ids of instances with a running cron task. */
@@ -202,9 +202,13 @@ export async function startSyncScheduler(settings: SchedulerSettings): Promise<S
   }, settings.reloadEveryMs ?? 30_000);
   reloader.unref();
   return {
-    tick: async (instanceId) => {
+    tick: async (key) => {
+      const [instanceId, what] = key.split(RECONCILE_SUFFIX);
       const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
-      return inst === undefined ? [] : enqueue(inst);
+      if (inst === undefined) {
+        return [];
+      }
+      return what === undefined ? enqueue(inst) : enqueueReconcile(inst);
     },
     reconcile,
     scheduled: () => [...tasks.keys()],
