@@ -30,6 +30,7 @@ import {
   DEFAULT_PROFILES_DIR,
   bundleCapsOf,
   connectionPolicyFromEnv,
+  feedKindsOf,
   loadProfiles,
   openInstanceRegistry,
 } from './instances/index.ts';
@@ -271,7 +272,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
           ...(boot.channelConcurrency !== undefined ? { channelConcurrency: boot.channelConcurrency } : {}),
           ...(boot.globalConcurrency !== undefined ? { globalConcurrency: boot.globalConcurrency } : {}),
           // Saved by `fhir-sync doctor --write-probes`; absent profiles only mean caps are learned.
-          initialBundleCaps: bundleCapsOf(await loadProfiles(env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR)),
+          ...(await profileHints(env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR)),
         }),
       });
     }
@@ -395,4 +396,13 @@ export async function serve(
 
 if (import.meta.main) {
   process.exit(await serve(process.argv.slice(2), process.env, process.stderr));
+}
+
+/** What saved server profiles tell a worker (see src/instances/profile.ts). */
+async function profileHints(dir: string): Promise<{
+  initialBundleCaps: Map<string, number>;
+  probedKinds: ReturnType<typeof feedKindsOf>;
+}> {
+  const profiles = await loadProfiles(dir);
+  return { initialBundleCaps: bundleCapsOf(profiles), probedKinds: feedKindsOf(profiles) };
 }

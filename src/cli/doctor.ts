@@ -55,15 +55,25 @@ export default async function doctorCommand(argv: string[], io: CliIo): Promise<
   }
   const found = await probeWrites(config.global, config.global.bundleSize, options);
   io.stdout.write(renderWrites(found, config.global.bundleSize));
-  const fhirBase = `${config.global.baseUrl}${config.global.fhirUrlPath}`.replace(/\/+$/, '');
-  const saved = await saveProfile(io.env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR, {
-    version: 1,
-    name: 'global',
-    fhirBase,
-    probedAt: new Date().toISOString(),
-    ...found,
-  });
-  io.stdout.write(`Saved the global's profile to ${saved}; workers started from now on use its bundle cap.\n`);
+  const dir = io.env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR;
+  const probedAt = new Date().toISOString();
+  const fhirBase = (s: { baseUrl: string; fhirUrlPath: string }): string =>
+    `${s.baseUrl}${s.fhirUrlPath}`.replace(/\/+$/, '');
+  await saveProfile(dir, { version: 1, name: 'global', fhirBase: fhirBase(config.global), probedAt, write: found });
+  for (const inst of config.instances) {
+    const probe = probes.find((p) => p.name === inst.id);
+    const feedKinds = Object.fromEntries(
+      (probe?.types ?? []).flatMap((t) =>
+        inst.feed.kind === 'auto' && (t.kind === 'fhir-history' || t.kind === 'search-lastupdated')
+          ? [[t.resourceType, t.kind] as const]
+          : [],
+      ),
+    );
+    await saveProfile(dir, { version: 1, name: inst.id, fhirBase: fhirBase(inst), probedAt, feedKinds });
+  }
+  io.stdout.write(
+    `Saved server profiles to ${dir}; workers started from now on use the global's bundle cap and, for feed.kind auto, the probed feed kinds.\n`,
+  );
   return found.clientIds ? 0 : 1;
 }
 

@@ -29,5 +29,5 @@ export type { RegistryOptions } from './registry.ts';
 export type { LoadOptions } from './load.ts';
 export { probeWrites, runWriteProbes } from './write-probe.ts';
 export type { WriteProbe } from './write-probe.ts';
-export { DEFAULT_PROFILES_DIR, bundleCapsOf, loadProfiles, saveProfile } from './profile.ts';
+export { DEFAULT_PROFILES_DIR, bundleCapsOf, feedKindsOf, loadProfiles, saveProfile } from './profile.ts';
 export type { ServerProfile } from './profile.ts';

@@ -2,7 +2,8 @@
  * Server profiles: what `fhir-sync doctor --write-probes` found about a server, saved as one
  * small JSON file per server (`FHIR_SYNC_PROFILES_DIR`, default `data/server-profiles`) so
  * that workers started later use it: the engine starts with the probed bundle cap instead of
- * learning it from a refused transaction. A file is a hint, never required: a missing or
+ * learning it from a refused transaction, and `feed.kind: auto` uses the feed kinds found by
+ * asking the server (a declared history that answers 405 is no history). A file is a hint, never required: a missing or
  * malformed one is ignored, and the engine still learns caps as it writes.
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
@@ -11,13 +12,17 @@ import { atomicWrite } from '../shared/atomic-write.ts';
 import type { WriteProbe } from './write-probe.ts';
 
 /** One server's saved profile. */
-export interface ServerProfile extends WriteProbe {
+export interface ServerProfile {
   readonly version: 1;
   /** Registry name (`global` or an instance id). */
   readonly name: string;
   /** FHIR base URL (no credentials): the key the engine matches targets on. */
   readonly fhirBase: string;
   readonly probedAt: string;
+  /** Write probes (the global only, `--write-probes`). */
+  readonly write?: WriteProbe;
+  /** Feed kind per synced type, as probed (locals). */
+  readonly feedKinds?: Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>;
 }
 
 /** Default directory of the profiles. */
@@ -59,7 +64,7 @@ export async function loadProfiles(dir: string): Promise<ServerProfile[]> {
     try {
       const text = await readFile(join(dir, name), 'utf8');
       const p = text.length <= MAX_PROFILE_BYTES ? (JSON.parse(text) as Partial<ServerProfile>) : undefined;
-      if (p?.version === 1 && typeof p.fhirBase === 'string' && typeof p.clientIds === 'boolean') {
+      if (p?.version === 1 && typeof p.fhirBase === 'string' && typeof p.name === 'string') {
         out.push(p as ServerProfile);
       }
     } catch {
@@ -77,9 +82,20 @@ export async function loadProfiles(dir: string): Promise<ServerProfile[]> {
 export function bundleCapsOf(profiles: readonly ServerProfile[]): Map<string, number> {
   return new Map(
     profiles.flatMap((p) =>
-      typeof p.bundleCap === 'number' && Number.isInteger(p.bundleCap) && p.bundleCap >= 2
-        ? [[p.fhirBase, p.bundleCap] as const]
+      typeof p.write?.bundleCap === 'number' && Number.isInteger(p.write.bundleCap) && p.write.bundleCap >= 2
+        ? [[p.fhirBase, p.write.bundleCap] as const]
         : [],
     ),
   );
+}
+
+/**
+ * Probed feed kinds by FHIR base (what `auto` uses before the CapabilityStatement).
+ * @param profiles - loaded profiles.
+ * @returns base → (type → kind).
+ */
+export function feedKindsOf(
+  profiles: readonly ServerProfile[],
+): Map<string, Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>> {
+  return new Map(profiles.flatMap((p) => (p.feedKinds === undefined ? [] : [[p.fhirBase, p.feedKinds] as const])));
 }

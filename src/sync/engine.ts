@@ -134,6 +134,8 @@ export interface SyncEngineDeps {
    * bundles to it start at that size instead of being refused once and split.
    */
   readonly initialBundleCaps?: ReadonlyMap<string, number>;
+  /** Feed kinds per type found by `doctor` per FHIR base, used by `feed.kind: auto` (profiles). */
+  readonly probedKinds?: ReadonlyMap<string, Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>>;
 }
 
 /** The engine. */
@@ -162,8 +164,19 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
   // reused until it expires instead of being fetched again for every pass.
   const storeFor = perConnection((conn) => createFhirStore(conn, deps.clientOptions));
   const clientFor = perConnection((conn) => createFhirClient(conn, deps.clientOptions));
-  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed =>
-    createChangeFeed(feedConfig(feed, pageSize), { client: clientFor(server) });
+  const probedKindsFor = (
+    server: ServerConnection,
+  ): Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>> | undefined => {
+    const base = `${server.baseUrl}${server.fhirUrlPath}`.replace(/\/+$/, '');
+    return [...(deps.probedKinds ?? [])].find(([b]) => b.replace(/\/+$/, '') === base)?.[1];
+  };
+  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed => {
+    const probedKinds = feed.kind === 'auto' ? probedKindsFor(server) : undefined;
+    return createChangeFeed(
+      { ...feedConfig(feed, pageSize), ...(probedKinds === undefined ? {} : { probedKinds }) },
+      { client: clientFor(server) },
+    );
+  };
 
   // Every channel's requests to the global share one adaptive bound.
   const globalLimiter = createLimiter({ min: 1, max: deps.globalConcurrency ?? 4, initial: 2 });

@@ -59,6 +59,8 @@ export interface EngineServiceConfig extends SyncServiceConfig {
   readonly globalConcurrency?: number;
   /** Bundle caps per FHIR base known from saved server profiles (doctor --write-probes). */
   readonly initialBundleCaps?: ReadonlyMap<string, number>;
+  /** Feed kinds per FHIR base found by doctor (saved server profiles), for `feed.kind: auto`. */
+  readonly probedKinds?: ReadonlyMap<string, Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>>;
 }
 
 /** Settings of a worker process. */
@@ -105,6 +107,7 @@ function engineOf(config: EngineServiceConfig, registry: InstanceRegistry): Sync
     channelConcurrency: config.channelConcurrency,
     globalConcurrency: config.globalConcurrency,
     initialBundleCaps: config.initialBundleCaps,
+    probedKinds: config.probedKinds,
   });
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
-import { bundleCapsOf, loadProfiles } from '../../src/instances/index.ts';
+import { bundleCapsOf, feedKindsOf, loadProfiles } from '../../src/instances/index.ts';
 import { fhirUrls } from '../servers/urls.ts';
 import { writeInstances } from '../sync/live.ts';
 
@@ -18,7 +18,7 @@ describe('fhir-sync doctor --write-probes (live)', () => {
     const urls = fhirUrls();
     const { path } = await writeInstances(
       urls.global,
-      [{ id: 'dw-a', fhirBase: urls.localC, sendTypes: ['Patient'] }],
+      [{ id: 'dw-a', fhirBase: urls.localC, sendTypes: ['Patient'], feedKind: 'auto' }],
       {
         bundleSize: 40,
       },
@@ -36,8 +36,16 @@ describe('fhir-sync doctor --write-probes (live)', () => {
     expect(out).toMatch(/Bundle shape used: transactions of up to 40 entries/);
     expect(code).toBe(0);
     const profile = JSON.parse(await readFile(join(dir, 'global.json'), 'utf8')) as Record<string, unknown>;
-    expect(profile).toMatchObject({ version: 1, name: 'global', clientIds: true, atomic: true, bundleCap: 40 });
-    expect([...bundleCapsOf(await loadProfiles(dir))]).toEqual([[urls.global.replace(/\/+$/, ''), 40]]);
+    expect(profile).toMatchObject({
+      version: 1,
+      name: 'global',
+      write: { clientIds: true, atomic: true, bundleCap: 40 },
+    });
+    const profiles = await loadProfiles(dir);
+    expect([...bundleCapsOf(profiles)]).toEqual([[urls.global.replace(/\/+$/, ''), 40]]);
+    // The local without _history: auto's probed kind is saved for the workers.
+    expect([...feedKindsOf(profiles)]).toEqual([[urls.localC.replace(/\/+$/, ''), { Patient: 'search-lastupdated' }]]);
+    expect(out).toContain('dw-a Patient: search-lastupdated');
     // Cleaned up: no probe Basic left from this run (or any other).
     const left = (await (await fetch(`${urls.global}/Basic?_tag=urn:fhir-sync|probe&_summary=count`)).json()) as Bundle;
     expect(left.total).toBe(0);
