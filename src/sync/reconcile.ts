@@ -27,6 +27,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Change } from '../changes/index.ts';
 import type { Channel } from './channel.ts';
+import type { FhirStore } from './fhir-store.ts';
 import type { JobProgress } from './control.ts';
 import type { PassDeps, PassRequest } from './pass.ts';
 import { rejectionRecord, writerDeps } from './pass.ts';
@@ -76,11 +77,7 @@ export async function runReconcile(
     totals.missing += gaps.missing;
     totals.stale += gaps.stale;
     if (gaps.ids.length > 0) {
-      const full = await channel.source.searchAll(
-        type,
-        { _id: gaps.ids.join(','), _count: String(gaps.ids.length) },
-        req.signal,
-      );
+      const full = await byIds(channel.source, type, gaps.ids, {}, req.signal);
       const changes: Change[] = full.map((resource) => ({
         kind: 'resource',
         resourceType: type,
@@ -124,11 +121,7 @@ async function findGaps(
   }
   const type = channel.resourceType;
   const targetIds = live.map((r) => channel.targetId(type, r.id!));
-  const onGlobal = await channel.target.searchAll(
-    type,
-    { _id: targetIds.join(','), _elements: 'id,meta', _count: String(targetIds.length) },
-    signal,
-  );
+  const onGlobal = await byIds(channel.target, type, targetIds, { _elements: 'id,meta' }, signal);
   const globalAt = new Map(onGlobal.map((r) => [r.id, Date.parse(r.meta?.lastUpdated ?? '')]));
   const out = { ids: [] as string[], missing: 0, stale: 0 };
   live.forEach((r, i) => {
@@ -141,5 +134,25 @@ async function findGaps(
       out.ids.push(r.id!);
     }
   });
+  return out;
+}
+
+/** Ids per `_id` search: keeps URLs well under common server limits (~8 KB) at any page size. */
+const IDS_PER_SEARCH = 100;
+
+async function byIds(
+  store: FhirStore,
+  type: string,
+  ids: readonly string[],
+  extra: Readonly<Record<string, string>>,
+  signal: AbortSignal | undefined,
+): Promise<Resource[]> {
+  const out: Resource[] = [];
+  for (let i = 0; i < ids.length; i += IDS_PER_SEARCH) {
+    const chunk = ids.slice(i, i + IDS_PER_SEARCH);
+    out.push(
+      ...(await store.searchAll(type, { ...extra, _id: chunk.join(','), _count: String(chunk.length) }, signal)),
+    );
+  }
   return out;
 }
