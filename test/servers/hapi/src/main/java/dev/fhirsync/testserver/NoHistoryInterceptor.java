@@ -11,7 +11,8 @@ import org.hl7.fhir.r4.model.CapabilityStatement;
 
 /**
  * Makes the server behave like FHIR servers that have no {@code _history} (some managed
- * services, servers with history switched off): every history read answers 405 and the
+ * services, servers with history switched off): every history read, version reads
+ * ({@code _history/<vid>}) included, answers 405 and the
  * CapabilityStatement lists no history interactions. The sync service must then fall back to
  * {@code _lastUpdated} search; a test server with this on lets that path run live.
  */
@@ -22,7 +23,7 @@ public class NoHistoryInterceptor {
 	public void refuseHistory(RequestDetails request) {
 		RestOperationTypeEnum op = request.getRestOperationType();
 		if (op == RestOperationTypeEnum.HISTORY_SYSTEM || op == RestOperationTypeEnum.HISTORY_TYPE
-				|| op == RestOperationTypeEnum.HISTORY_INSTANCE) {
+				|| op == RestOperationTypeEnum.HISTORY_INSTANCE || op == RestOperationTypeEnum.VREAD) {
 			throw new MethodNotAllowedException("History is not supported by this server");
 		}
 	}
@@ -36,7 +37,8 @@ public class NoHistoryInterceptor {
 			rest.getInteraction().removeIf(i -> i.getCode() == CapabilityStatement.SystemRestfulInteraction.HISTORYSYSTEM);
 			for (CapabilityStatement.CapabilityStatementRestResourceComponent res : rest.getResource()) {
 				res.getInteraction().removeIf(i -> i.getCode() == CapabilityStatement.TypeRestfulInteraction.HISTORYTYPE
-						|| i.getCode() == CapabilityStatement.TypeRestfulInteraction.HISTORYINSTANCE);
+						|| i.getCode() == CapabilityStatement.TypeRestfulInteraction.HISTORYINSTANCE
+						|| i.getCode() == CapabilityStatement.TypeRestfulInteraction.VREAD);
 			}
 		}
 	}
