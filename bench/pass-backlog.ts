@@ -93,6 +93,9 @@ function sinkStore(): FhirStore & { written: number } {
     // Every referenced resource already exists on the global: no dependency pulls.
     searchAll: (type: string, query: Readonly<Record<string, string>>) =>
       Promise.resolve((query._id ?? '').split(',').flatMap((id) => (id === '' ? [] : [{ resourceType: type, id }]))),
+    searchPages: async function* () {
+      // unused by passes
+    },
     create: () => Promise.resolve(undefined),
   };
   return store as FhirStore & { written: number };

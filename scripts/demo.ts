@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the whole service on this machine in a few minutes. With Redis running,
- * it starts (or reuses) the three HAPI FHIR test servers, loads a few Synthea patients into
+ * it starts (or reuses) the HAPI FHIR test servers (local-c, without _history, is started too but not used here), loads a few Synthea patients into
  * the two locals, starts the service (API + worker) in this process, pushes the global's
  * admin Organization down to the locals (reverse channel), syncs every configured type of
  * both locals through the HTTP API, and prints a short report: counts, one Patient before

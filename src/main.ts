@@ -26,7 +26,14 @@ import {
   createFileRulesStore,
 } from './api/index.ts';
 import type { ApiSettings, AuthConfig, RulesStore } from './api/index.ts';
-import { connectionPolicyFromEnv, openInstanceRegistry } from './instances/index.ts';
+import {
+  DEFAULT_PROFILES_DIR,
+  bundleCapsOf,
+  connectionPolicyFromEnv,
+  feedKindsOf,
+  loadProfiles,
+  openInstanceRegistry,
+} from './instances/index.ts';
 import { API_ERR_CONFIG } from './shared/errors/index.ts';
 import { createSyncMetrics, openSyncControl, startScheduler, startWorker } from './sync/index.ts';
 import type { Handle } from './sync/index.ts';
@@ -265,6 +272,8 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
           ...(boot.workerConcurrency !== undefined ? { concurrency: boot.workerConcurrency } : {}),
           ...(boot.channelConcurrency !== undefined ? { channelConcurrency: boot.channelConcurrency } : {}),
           ...(boot.globalConcurrency !== undefined ? { globalConcurrency: boot.globalConcurrency } : {}),
+          // Saved by `fhir-sync doctor --write-probes`; absent profiles only mean caps are learned.
+          ...(await profileHints(env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR)),
         }),
       });
     }
@@ -388,4 +397,13 @@ export async function serve(
 
 if (import.meta.main) {
   process.exit(await serve(process.argv.slice(2), process.env, process.stderr));
+}
+
+/** What saved server profiles tell a worker (see src/instances/profile.ts). */
+async function profileHints(dir: string): Promise<{
+  initialBundleCaps: Map<string, number>;
+  probedKinds: ReturnType<typeof feedKindsOf>;
+}> {
+  const profiles = await loadProfiles(dir);
+  return { initialBundleCaps: bundleCapsOf(profiles), probedKinds: feedKindsOf(profiles) };
 }

@@ -55,7 +55,7 @@ export const jobInfoSchema = {
   required: ['id', 'kind', 'instanceId', 'state', 'progress'],
   properties: {
     id: { type: 'string' },
-    kind: { type: 'string', enum: ['pass', 'reverse', 'sweep', 'quarantine-retry'] },
+    kind: { type: 'string', enum: ['pass', 'reverse', 'sweep', 'quarantine-retry', 'reconcile'] },
     instanceId: { type: 'string' },
     resourceType: { type: 'string' },
     state: { type: 'string', enum: ['waiting', 'active', 'completed', 'failed', 'delayed', 'unknown'] },

@@ -68,6 +68,10 @@ export function createChangeFeed(config: ChangeFeedConfig, deps: ChangeFeedDeps)
     if (settings.kind !== FeedKind.Auto) {
       return settings.kind;
     }
+    const probed = config.probedKinds?.[resourceType];
+    if (probed === FeedKind.FhirHistory || probed === FeedKind.SearchLastUpdated) {
+      return probed;
+    }
     capabilities ??= readCapabilities(deps.client, signal, clock).catch((err: unknown) => {
       capabilities = undefined;
       throw err;

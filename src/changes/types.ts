@@ -82,6 +82,12 @@ export interface ChangeFeedConfig {
    * `_deleted=true`. Without it deletions are invisible to that kind.
    */
   readonly deletionsQuery?: string;
+  /**
+   * `auto` only: the kind per type that `fhir-sync doctor` found by asking the server (a
+   * saved server profile). Wins over the CapabilityStatement, which can declare a history the
+   * server then refuses.
+   */
+  readonly probedKinds?: Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>;
 }
 
 export interface ChangeFeed {

@@ -3,8 +3,21 @@
  * whether it answers, whether the credentials work, its FHIR version and clock skew, and per
  * synced type the feed kind the service uses and why. Exit 0 when every server answered with
  * working credentials, 1 otherwise.
+ *
+ * `--write-probes` (never the default) also writes to the global: a few tagged `Basic`
+ * resources, deleted afterwards, to learn whether it takes client-chosen ids, whether its
+ * transactions are atomic and its bundle cap; the result is printed with the bundle shape the
+ * service will use, and saved as the global's server profile (FHIR_SYNC_PROFILES_DIR) that
+ * workers read at start.
  */
-import { connectionPolicyFromEnv, openInstanceRegistry } from '../instances/index.ts';
+import {
+  DEFAULT_PROFILES_DIR,
+  connectionPolicyFromEnv,
+  openInstanceRegistry,
+  probeWrites,
+  saveProfile,
+} from '../instances/index.ts';
+import type { WriteProbe } from '../instances/index.ts';
 import { probeServer } from '../instances/probe.ts';
 import type { ServerProbe } from '../instances/probe.ts';
 import { API_ERR_CONFIG } from '../shared/errors/index.ts';
@@ -17,8 +30,9 @@ import type { CliIo } from './main.ts';
  * @returns 0 when every server is usable, 1 when one is not, 2 for bad arguments.
  */
 export default async function doctorCommand(argv: string[], io: CliIo): Promise<number> {
-  if (argv.length > 0) {
-    io.stderr.write('Usage: fhir-sync doctor\n');
+  const writeProbes = argv.length === 1 && argv[0] === '--write-probes';
+  if (argv.length > 0 && !writeProbes) {
+    io.stderr.write('Usage: fhir-sync doctor [--write-probes]\n');
     return 2;
   }
   const file = io.env.FHIR_SYNC_INSTANCES ?? 'config/instances.yaml';
@@ -34,11 +48,58 @@ export default async function doctorCommand(argv: string[], io: CliIo): Promise<
       probeServer(i.id, i, i.feed, [...new Set([...i.sendTypes, ...i.receiveAdminTypes])], options),
     ),
   ]);
-  io.stdout.write(render(probes));
-  return probes.every((p) => p.reachable && p.authOk && p.problem === undefined) ? 0 : 1;
+  io.stdout.write(render(probes, writeProbes));
+  const readOk = probes.every((p) => p.reachable && p.authOk && p.problem === undefined);
+  if (!writeProbes || !readOk) {
+    return readOk ? 0 : 1;
+  }
+  const found = await probeWrites(config.global, config.global.bundleSize, options);
+  io.stdout.write(renderWrites(found, config.global.bundleSize));
+  const dir = io.env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR;
+  const probedAt = new Date().toISOString();
+  const fhirBase = (s: { baseUrl: string; fhirUrlPath: string }): string =>
+    `${s.baseUrl}${s.fhirUrlPath}`.replace(/\/+$/, '');
+  await saveProfile(dir, { version: 1, name: 'global', fhirBase: fhirBase(config.global), probedAt, write: found });
+  for (const inst of config.instances) {
+    const probe = probes.find((p) => p.name === inst.id);
+    const feedKinds = Object.fromEntries(
+      (probe?.types ?? []).flatMap((t) =>
+        inst.feed.kind === 'auto' && (t.kind === 'fhir-history' || t.kind === 'search-lastupdated')
+          ? [[t.resourceType, t.kind] as const]
+          : [],
+      ),
+    );
+    await saveProfile(dir, { version: 1, name: inst.id, fhirBase: fhirBase(inst), probedAt, feedKinds });
+  }
+  io.stdout.write(
+    `Saved server profiles to ${dir}; workers started from now on use the global's bundle cap and, for feed.kind auto, the probed feed kinds.\n`,
+  );
+  return found.clientIds ? 0 : 1;
 }
 
-function render(probes: readonly ServerProbe[]): string {
+function renderWrites(w: WriteProbe, configured: number): string {
+  const yes = (b: boolean | undefined): string => (b === undefined ? 'unknown' : b ? 'yes' : 'NO');
+  const size = Math.min(configured, w.bundleCap ?? configured);
+  const shape = !w.clientIds
+    ? 'none: the global refuses client-chosen ids, and every write is a PUT to a pseudonymous id (SINK_ERR_CLIENT_IDS_REFUSED)'
+    : `transactions of up to ${size} entries (${w.bundleCap === undefined ? 'configured bundleSize' : w.bundleCap < configured ? `the probed cap, below bundleSize ${configured}` : `bundleSize; the server took ${w.bundleCap}`}), ` +
+      `PUT to pseudonymous ids, the cursor last in the same transaction` +
+      (w.atomic === false
+        ? '. WARNING: transactions are not atomic here: a failed page can leave part of it written (replays are idempotent)'
+        : '');
+  return [
+    '',
+    'Write probes (global, tagged Basic resources, deleted afterwards):',
+    `  client-chosen ids: ${yes(w.clientIds)}`,
+    `  transaction atomic: ${yes(w.atomic)}`,
+    `  bundle cap: ${w.bundleCap === undefined ? 'unknown' : `accepts ${w.bundleCap} (searched up to ${configured})`}`,
+    ...(w.problem === undefined ? [] : [`  problem: ${w.problem}`]),
+    `Bundle shape used: ${shape}`,
+    '',
+  ].join('\n');
+}
+
+function render(probes: readonly ServerProbe[], writeProbes: boolean): string {
   const rows = probes.map((p) => [
     p.name,
     p.baseUrl,
@@ -60,7 +121,9 @@ function render(probes: readonly ServerProbe[]): string {
   }
   out.push(
     '',
-    'Not probed (they need writes): ties on _lastUpdated, transaction atomicity, bundle caps, client-chosen ids.',
+    writeProbes
+      ? 'Not probed: ties on _lastUpdated (the feed handles them as it reads).'
+      : 'Not probed (they need writes; run with --write-probes): transaction atomicity, bundle caps, client-chosen ids, ties.',
     'The engine learns bundle caps as it writes and stops with SINK_ERR_CLIENT_IDS_REFUSED where ids are refused.',
     '',
   );

@@ -1,6 +1,7 @@
 /**
  * `fhir-sync sync <instance> <resourceType> [--since <instant>] [--reverse] [--no-lock]`:
- * runs one pass now in this process (no queue) and prints its counts. With Redis reachable
+ * runs one pass now in this process (no queue) and prints its counts. With `--reconcile` it
+ * runs a reconciliation instead (compare local and global, repair what the feed missed). With Redis reachable
  * (REDIS_URL) the pass takes the instance lock like a worker would; `--no-lock` skips it.
  * Logs (JSON lines) go to stderr, the summary to stdout.
  */
@@ -8,17 +9,19 @@ import { pino } from 'pino';
 import { createAnonymizer, keyFromEnv, loadRulesFile } from '../anonymizer/index.ts';
 import { apiSettingsFromEnv } from '../api/index.ts';
 import { API_ERR_CONFIG } from '../shared/errors/index.ts';
-import { runPassOnce } from '../sync/index.ts';
+import { runJobOnce, runPassOnce } from '../sync/index.ts';
 import { connectionPolicyFromEnv, openInstanceRegistry } from '../instances/index.ts';
 import type { CliIo } from './main.ts';
 
-const USAGE = 'Usage: fhir-sync sync <instance> <resourceType> [--since <ISO instant>] [--reverse] [--no-lock]\n';
+const USAGE =
+  'Usage: fhir-sync sync <instance> <resourceType> [--since <ISO instant> | --reverse | --reconcile] [--no-lock]\n';
 
 interface SyncArgs {
   readonly instanceId: string;
   readonly resourceType: string;
   readonly since?: string;
   readonly reverse: boolean;
+  readonly reconcile: boolean;
   readonly lock: boolean;
 }
 
@@ -31,6 +34,7 @@ export function parseSyncArgs(argv: readonly string[]): SyncArgs | undefined {
   const positional: string[] = [];
   let since: string | undefined;
   let reverse = false;
+  let reconcile = false;
   let lock = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -41,6 +45,8 @@ export function parseSyncArgs(argv: readonly string[]): SyncArgs | undefined {
       }
     } else if (arg === '--reverse') {
       reverse = true;
+    } else if (arg === '--reconcile') {
+      reconcile = true;
     } else if (arg === '--no-lock') {
       lock = false;
     } else if (arg.startsWith('--')) {
@@ -54,11 +60,11 @@ export function parseSyncArgs(argv: readonly string[]): SyncArgs | undefined {
     positional.length !== 2 ||
     instanceId === undefined ||
     resourceType === undefined ||
-    (reverse && since !== undefined)
+    [reverse, since !== undefined, reconcile].filter(Boolean).length > 1
   ) {
     return undefined;
   }
-  return { instanceId, resourceType, reverse, lock, ...(since !== undefined ? { since } : {}) };
+  return { instanceId, resourceType, reverse, reconcile, lock, ...(since !== undefined ? { since } : {}) };
 }
 
 /**
@@ -86,16 +92,31 @@ export default async function syncCommand(argv: string[], io: CliIo): Promise<nu
   );
   // The same network policy and CA directory as the service (issue 10).
   const policy = await connectionPolicyFromEnv(io.env, { redisUrl: io.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+  const config = {
+    instances: await openInstanceRegistry(instances, { policy }),
+    clientOptions: { policy },
+    logger,
+    anonymizer: createAnonymizer({ rules, key }),
+    key,
+    ...(args.lock ? {} : { redisUrl: null }),
+    ...(io.env.FHIR_SYNC_REDIS_PREFIX ? { prefix: io.env.FHIR_SYNC_REDIS_PREFIX } : {}),
+  };
+  if (args.reconcile) {
+    const result = await runJobOnce(config, {
+      kind: 'reconcile',
+      instanceId: args.instanceId,
+      resourceType: args.resourceType,
+      requestedBy: 'cli',
+    });
+    const r = result.reconcile!;
+    io.stdout.write(
+      `reconcile ${r.instanceId}/${r.resourceType}: ${r.checked} checked, ${r.missing} missing, ${r.stale} stale, ` +
+        `${r.repaired} repaired, ${r.quarantined} quarantined, ${r.durationMs} ms\n`,
+    );
+    return 0;
+  }
   const summary = await runPassOnce(
-    {
-      instances: await openInstanceRegistry(instances, { policy }),
-      clientOptions: { policy },
-      logger,
-      anonymizer: createAnonymizer({ rules, key }),
-      key,
-      ...(args.lock ? {} : { redisUrl: null }),
-      ...(io.env.FHIR_SYNC_REDIS_PREFIX ? { prefix: io.env.FHIR_SYNC_REDIS_PREFIX } : {}),
-    },
+    config,
     {
       instanceId: args.instanceId,
       resourceType: args.resourceType,

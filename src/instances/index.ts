@@ -27,3 +27,7 @@ export { connectionPolicyFromEnv, connectionProblems } from './policy.ts';
 export type { OwnEndpoints } from './policy.ts';
 export type { RegistryOptions } from './registry.ts';
 export type { LoadOptions } from './load.ts';
+export { probeWrites, runWriteProbes } from './write-probe.ts';
+export type { WriteProbe } from './write-probe.ts';
+export { DEFAULT_PROFILES_DIR, bundleCapsOf, feedKindsOf, loadProfiles, saveProfile } from './profile.ts';
+export type { ServerProfile } from './profile.ts';

@@ -53,8 +53,9 @@ export async function probeServer(
   const base = { name, baseUrl: server.baseUrl };
   let cs: CapabilityStatement | undefined;
   let skew: number | undefined;
+  let client: ReturnType<typeof createFhirClient>;
   try {
-    const client = createFhirClient(toFhirConnection(server), options);
+    client = createFhirClient(toFhirConnection(server), options);
     const started = Date.now();
     const res = await client.wrappedFetch(client.fhirUrl('metadata').toString(), {
       headers: { Accept: 'application/fhir+json' },
@@ -81,12 +82,20 @@ export async function probeServer(
     ...(cs.fhirVersion === undefined ? {} : { fhirVersion: cs.fhirVersion }),
     ...(cs.software?.name === undefined ? {} : { software: `${cs.software.name} ${cs.software.version ?? ''}`.trim() }),
     ...(skew === undefined ? {} : { clockSkewSeconds: skew }),
-    types: types.map((t) => feedChoice(cs, feed, t)),
+    types: await Promise.all(types.map((t) => feedChoice(cs, feed, t, client))),
   };
 }
 
-/** The feed kind used for a type, and why (the same rule as the feed's `auto`). */
-function feedChoice(cs: CapabilityStatement, feed: FeedConfig, resourceType: string): TypeProbe {
+/**
+ * The feed kind used for a type, and why (the same rule as the feed's `auto`), checked by
+ * asking for one history entry: a server can declare `history-type` and still refuse it.
+ */
+async function feedChoice(
+  cs: CapabilityStatement,
+  feed: FeedConfig,
+  resourceType: string,
+  client: ReturnType<typeof createFhirClient>,
+): Promise<TypeProbe> {
   const rest = cs.rest?.find((r) => r.mode === 'server') ?? cs.rest?.[0];
   const history =
     rest?.resource?.find((r) => r.type === resourceType)?.interaction?.some((i) => i.code === 'history-type') ?? false;
@@ -94,11 +103,35 @@ function feedChoice(cs: CapabilityStatement, feed: FeedConfig, resourceType: str
     const warn = feed.kind === 'fhir-history' && !history ? ' (the server does not declare history-type for it!)' : '';
     return { resourceType, kind: feed.kind, why: `configured${warn}` };
   }
+  const refused = history ? await historyRefused(client, resourceType) : undefined;
+  if (refused !== undefined) {
+    return {
+      resourceType,
+      kind: 'search-lastupdated',
+      why: `auto: history-type declared but _history answered ${refused}; back-dated lastUpdated values are missed`,
+    };
+  }
   return history
-    ? { resourceType, kind: 'fhir-history', why: 'auto: the server declares history-type' }
+    ? { resourceType, kind: 'fhir-history', why: 'auto: the server declares history-type and answers it' }
     : {
         resourceType,
         kind: 'search-lastupdated',
         why: 'auto: no history-type declared; back-dated lastUpdated values are missed',
       };
+}
+
+/** The status of a refused `Type/_history?_count=1`, or undefined when it answers. */
+async function historyRefused(
+  client: ReturnType<typeof createFhirClient>,
+  resourceType: string,
+): Promise<number | undefined> {
+  try {
+    const res = await client.wrappedFetch(client.fhirUrl(resourceType, '_history').toString() + '?_count=1', {
+      headers: { Accept: 'application/fhir+json' },
+    });
+    await res.body?.cancel();
+    return [404, 405, 410, 501].includes(res.status) ? res.status : undefined;
+  } catch {
+    return undefined; // unknown: keep what the server declares
+  }
 }

@@ -121,6 +121,11 @@ export const instanceSchema = z.strictObject({
     .string()
     .default('*/5 * * * *')
     .refine((s) => validateCron(s), { error: 'is not a valid cron expression' }),
+  /** Optional cron of reconciliation passes (every sent type; repair what the feed missed). */
+  reconcileSchedule: z
+    .string()
+    .refine((s) => validateCron(s), { error: 'is not a valid cron expression' })
+    .optional(),
   references: z
     .strictObject({
       unsynced: z.enum(UNSYNCED_RULES).default('mask'),

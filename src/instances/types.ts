@@ -88,6 +88,8 @@ export interface LocalInstance extends ServerConnection {
   readonly receiveAdminTypes: readonly string[];
   /** node-cron expression for this instance's passes. */
   readonly schedule: string;
+  /** node-cron expression of reconciliation passes (src/sync/reconcile.ts); none when absent. */
+  readonly reconcileSchedule?: string;
   readonly references: {
     readonly unsynced: UnsyncedRule;
     readonly localOnlyAdmin: LocalAdminRule;

@@ -22,7 +22,7 @@ export type JobState = 'waiting' | 'active' | 'completed' | 'failed' | 'delayed'
 
 export interface JobInfo {
   readonly id: string;
-  readonly kind: 'pass' | 'reverse' | 'sweep' | 'quarantine-retry';
+  readonly kind: 'pass' | 'reverse' | 'sweep' | 'quarantine-retry' | 'reconcile';
   readonly instanceId: string;
   readonly resourceType?: string;
   readonly state: JobState;
@@ -58,6 +58,8 @@ export interface QuarantineItem {
 export interface SyncControl {
   /** Enqueues a pass for one (instance, type). Refuses unregistered instances or types. */
   triggerSync(instanceId: string, resourceType: string, range?: SyncRange): Promise<{ jobId: string }>;
+  /** Enqueues a reconciliation of one forward (instance, type) (reconcile.ts). */
+  triggerReconcile(instanceId: string, resourceType: string): Promise<{ jobId: string }>;
   getJob(jobId: string): Promise<JobInfo | undefined>;
   status(): Promise<TypeStatus[]>;
   listQuarantine(filter?: { instanceId?: string; resourceType?: string }): Promise<QuarantineItem[]>;

@@ -26,6 +26,8 @@ import { createFhirStore } from './fhir-store.ts';
 import type { FhirStore } from './fhir-store.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { runPass } from './pass.ts';
+import { runReconcile } from './reconcile.ts';
+import type { ReconcileSummary } from './reconcile.ts';
 import type { PassDeps, PassRequest, PassSummary } from './pass.ts';
 import { listQuarantineRecords, retryQuarantined } from './quarantine.ts';
 import type { RetryOutcome, StoredQuarantine } from './quarantine.ts';
@@ -47,6 +49,13 @@ export type SyncJobData =
     }
   | {
       readonly kind: 'reverse';
+      readonly instanceId: string;
+      readonly resourceType: string;
+      readonly requestedBy?: string;
+    }
+  | {
+      /** Compare (instance, type) between local and global and repair gaps (reconcile.ts). */
+      readonly kind: 'reconcile';
       readonly instanceId: string;
       readonly resourceType: string;
       readonly requestedBy?: string;
@@ -75,6 +84,8 @@ export interface JobResult {
   readonly progress: JobProgress;
   readonly passes?: readonly Omit<PassSummary, 'cursorBefore' | 'cursorAfter'>[];
   readonly retry?: RetryOutcome;
+  /** Reconciliations: what was compared and repaired. */
+  readonly reconcile?: ReconcileSummary;
   /** Sweeps: the types whose pass failed (the others went on). */
   readonly failures?: readonly SweepFailure[];
 }
@@ -118,6 +129,13 @@ export interface SyncEngineDeps {
   readonly globalConcurrency?: number;
   /** Channels (types) of one instance a sweep runs at once. @defaultValue 4 */
   readonly channelConcurrency?: number;
+  /**
+   * Bundle caps already known per target FHIR base (from `doctor --write-probes` profiles):
+   * bundles to it start at that size instead of being refused once and split.
+   */
+  readonly initialBundleCaps?: ReadonlyMap<string, number>;
+  /** Feed kinds per type found by `doctor` per FHIR base, used by `feed.kind: auto` (profiles). */
+  readonly probedKinds?: ReadonlyMap<string, Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>>;
 }
 
 /** The engine. */
@@ -146,8 +164,19 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
   // reused until it expires instead of being fetched again for every pass.
   const storeFor = perConnection((conn) => createFhirStore(conn, deps.clientOptions));
   const clientFor = perConnection((conn) => createFhirClient(conn, deps.clientOptions));
-  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed =>
-    createChangeFeed(feedConfig(feed, pageSize), { client: clientFor(server) });
+  const probedKindsFor = (
+    server: ServerConnection,
+  ): Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>> | undefined => {
+    const base = `${server.baseUrl}${server.fhirUrlPath}`.replace(/\/+$/, '');
+    return [...(deps.probedKinds ?? [])].find(([b]) => b.replace(/\/+$/, '') === base)?.[1];
+  };
+  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed => {
+    const probedKinds = feed.kind === 'auto' ? probedKindsFor(server) : undefined;
+    return createChangeFeed(
+      { ...feedConfig(feed, pageSize), ...(probedKinds === undefined ? {} : { probedKinds }) },
+      { client: clientFor(server) },
+    );
+  };
 
   // Every channel's requests to the global share one adaptive bound.
   const globalLimiter = createLimiter({ min: 1, max: deps.globalConcurrency ?? 4, initial: 2 });
@@ -164,11 +193,14 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
 
   // Bundle caps found by trial (a refused bundle that went through split), per target: later
   // passes plan bundles that fit instead of being refused and split again.
-  const bundleCaps = new Map<string, number>();
-  const capped = (base: string, configured: number): number => Math.min(configured, bundleCaps.get(base) ?? configured);
+  // Keyed by FHIR base without trailing slash: profiles and stores spell it either way.
+  const baseKey = (base: string): string => base.replace(/\/+$/, '');
+  const bundleCaps = new Map<string, number>([...(deps.initialBundleCaps ?? [])].map(([b, n]) => [baseKey(b), n]));
+  const capped = (base: string, configured: number): number =>
+    Math.min(configured, bundleCaps.get(baseKey(base)) ?? configured);
   const learnBundleCap = (target: string, refused: number, size: number): void => {
-    if (size < (bundleCaps.get(target) ?? Number.POSITIVE_INFINITY)) {
-      bundleCaps.set(target, size);
+    if (size < (bundleCaps.get(baseKey(target)) ?? Number.POSITIVE_INFINITY)) {
+      bundleCaps.set(baseKey(target), size);
       deps.logger.warn(
         { target, refused, size },
         'the server refused a transaction of this size and accepted it split: bundles to it are capped from now on (set bundleSize to this value to skip the trial)',
@@ -240,6 +272,8 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
           return runSweepJob(engine, passDeps, deps, job, options);
         case 'quarantine-retry':
           return runRetryJob(engine, passDeps, deps, job, options);
+        case 'reconcile':
+          return runReconcileJob(engine, passDeps, deps, job, options);
         default:
           throw SYNC_ERR_JOB_INVALID.create('unknown kind');
       }
@@ -307,6 +341,57 @@ async function runPassJob(
         'failed',
         passDeps.clock(),
       );
+      await safeAudit(engine, deps.logger, {
+        ...base,
+        outcome: 'failure',
+        at: passDeps.clock().toISOString(),
+        target,
+        failureCode: code,
+      });
+    }
+    throw err;
+  }
+}
+
+async function runReconcileJob(
+  engine: SyncEngine,
+  passDeps: PassDeps,
+  deps: SyncEngineDeps,
+  job: Extract<SyncJobData, { kind: 'reconcile' }>,
+  options: Parameters<SyncEngine['runJob']>[1],
+): Promise<JobResult> {
+  const base = { action: 'sync.reconcile', actor: { subject: job.requestedBy ?? deps.actor ?? 'fhir-sync-worker' } };
+  const target = { instanceId: job.instanceId, resourceType: job.resourceType, direction: 'forward' };
+  try {
+    // Under the instance's lock: a pass writing the same resources at once would only race
+    // identical PUTs, but one writer per instance keeps the global's load as configured.
+    const summary = await options.lock(job.instanceId, (lockSignal) =>
+      runReconcile(
+        passDeps,
+        {
+          instanceId: job.instanceId,
+          resourceType: job.resourceType,
+          signal: anySignal(options.signal, lockSignal),
+        },
+        options.onProgress,
+      ),
+    );
+    const { instanceId: _i, resourceType: _t, ...counts } = summary;
+    await safeAudit(engine, deps.logger, {
+      ...base,
+      outcome: 'success',
+      at: passDeps.clock().toISOString(),
+      target,
+      counts,
+    });
+    return {
+      kind: 'reconcile',
+      progress: { pages: 0, resources: summary.repaired, deletes: 0, quarantined: summary.quarantined },
+      reconcile: summary,
+    };
+  } catch (err) {
+    const code = err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL';
+    if (code !== 'SYNC_ERR_LOCKED') {
       await safeAudit(engine, deps.logger, {
         ...base,
         outcome: 'failure',

@@ -35,6 +35,8 @@ export interface FhirStore {
   read(type: string, id: string, signal?: AbortSignal): Promise<Resource | undefined>;
   /** Every match of a search, following `next` links. */
   searchAll(type: string, query: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<Resource[]>;
+  /** The same search one page at a time (following `next` links), so memory stays at one page. */
+  searchPages(type: string, query: Readonly<Record<string, string>>, signal?: AbortSignal): AsyncIterable<Resource[]>;
   /** POSTs a new resource (AuditEvent); returns its id. */
   create(resource: Resource, signal?: AbortSignal): Promise<string | undefined>;
 }
@@ -92,6 +94,21 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
     status === 429 || status >= 500
       ? SINK_ERR_SERVER.create(status, method, path)
       : SINK_ERR_REQUEST.create(method, path, status);
+  const searchPages: FhirStore['searchPages'] = async function* (type, query, signal) {
+    let url: string | undefined = client.fhirSearchUrl(type as ResourceType, { ...query }).toString();
+    for (let page = 0; url !== undefined && page < 10_000; page++) {
+      const target: string = url;
+      const ans = await call(() => client.get(target, { signal }));
+      if (ans.status >= 400) {
+        throw failed('GET', `${type}?…`, ans.status);
+      }
+      const bundle = ans.body as Bundle;
+      yield (bundle.entry ?? [])
+        .filter((e) => e.search?.mode !== 'include')
+        .flatMap((e) => (e.resource === undefined ? [] : [e.resource]));
+      url = bundle.link?.find((l) => l.relation === 'next')?.url;
+    }
+  };
   return {
     base,
     transaction: (bundle, signal) => call(() => client.executeBatch(bundle, { signal })),
@@ -105,22 +122,11 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
       }
       return ans.body as Resource;
     },
+    searchPages,
     searchAll: async (type, query, signal) => {
       const out: Resource[] = [];
-      let url: string | undefined = client.fhirSearchUrl(type as ResourceType, { ...query }).toString();
-      for (let page = 0; url !== undefined && page < 10_000; page++) {
-        const target: string = url;
-        const ans = await call(() => client.get(target, { signal }));
-        if (ans.status >= 400) {
-          throw failed('GET', `${type}?…`, ans.status);
-        }
-        const bundle = ans.body as Bundle;
-        out.push(
-          ...(bundle.entry ?? [])
-            .filter((e) => e.search?.mode !== 'include')
-            .flatMap((e) => (e.resource === undefined ? [] : [e.resource])),
-        );
-        url = bundle.link?.find((l) => l.relation === 'next')?.url;
+      for await (const page of searchPages(type, query, signal)) {
+        out.push(...page);
       }
       return out;
     },

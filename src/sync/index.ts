@@ -9,15 +9,16 @@
  * - The queue (bullmq, Redis only in ./queue/): scheduled and manual jobs, one unit of work
  *   per instance at a time across processes, progress, retries.
  * - SyncControl for the API, audit (`recordAudit`), metrics (`createSyncMetrics`).
- * - Process entry points: `startWorker`, `startScheduler`, `openSyncControl`, `runPassOnce`.
+ * - Process entry points: `startWorker`, `startScheduler`, `openSyncControl`, `runPassOnce`, `runJobOnce`.
  */
 export type { SyncControl, SyncRange, JobInfo, JobProgress, JobState, TypeStatus, QuarantineItem } from './control.ts';
-export { startWorker, startScheduler, openSyncControl, runPassOnce } from './service.ts';
+export { startWorker, startScheduler, openSyncControl, runJobOnce, runPassOnce } from './service.ts';
 export type { Handle, SyncServiceConfig, EngineServiceConfig, WorkerServiceConfig } from './service.ts';
 export { createSyncControl, jobFor } from './sync-control.ts';
 export type { SyncControlDeps } from './sync-control.ts';
 export { createSyncEngine, feedConfig, rangeCursorFor } from './engine.ts';
 export type { SyncEngine, SyncEngineDeps, SyncJobData, JobResult, InstanceLockFn } from './engine.ts';
+export type { ReconcileSummary } from './reconcile.ts';
 export { runPass } from './pass.ts';
 export type { PassDeps, PassRequest, PassSummary } from './pass.ts';
 export { forwardChannel } from './channel.ts';

@@ -160,6 +160,19 @@ export function limitedStore(store: FhirStore, limiter: Limiter): FhirStore {
       ),
     read: (type, id, signal) => limiter.run(() => store.read(type, id, signal), { kind: 'read' }),
     searchAll: (type, query, signal) => limiter.run(() => store.searchAll(type, query, signal), { kind: 'search' }),
+    searchPages: (type, query, signal) => limitedPages(limiter, store.searchPages(type, query, signal)),
     create: (resource, signal) => limiter.run(() => store.create(resource, signal), { kind: 'create' }),
   };
+}
+
+/** Each page request of a paged search goes through the limiter on its own. */
+async function* limitedPages<T>(limiter: Limiter, pages: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = pages[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await limiter.run(() => it.next(), { kind: 'search' });
+    if (next.done === true) {
+      return;
+    }
+    yield next.value;
+  }
 }

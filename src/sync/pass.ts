@@ -198,7 +198,7 @@ async function lagOf(
   return newest === undefined ? undefined : Math.max(0, Math.round((newest - at) / 100) / 10);
 }
 
-function writerDeps(deps: PassDeps, channel: Channel, signal: AbortSignal | undefined): WriterDeps {
+export function writerDeps(deps: PassDeps, channel: Channel, signal: AbortSignal | undefined): WriterDeps {
   return {
     store: channel.target,
     bundleSize: channel.bundleSize,
@@ -252,7 +252,7 @@ async function confirmCursor(writer: WriterDeps, channel: Channel, cursor: strin
   return value !== undefined && channel.codec.open(value) === cursor ? now.versionId : undefined;
 }
 
-function rejectionRecord(channel: Channel, ctx: PrepareContext, r: Rejection): PutOp {
+export function rejectionRecord(channel: Channel, ctx: PrepareContext, r: Rejection): PutOp {
   const hapi = r.codes.find((c) => c.startsWith('HAPI-'));
   const detail = `HTTP ${r.status}${r.codes.length > 0 ? ` ${r.codes.join(',')}` : ''}`;
   return quarantinePut(

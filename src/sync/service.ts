@@ -14,7 +14,7 @@ import { recordAudit } from './audit.ts';
 import type { AuditInput } from './audit.ts';
 import type { JobProgress, SyncControl } from './control.ts';
 import { createSyncEngine } from './engine.ts';
-import type { InstanceLockFn, SyncEngine } from './engine.ts';
+import type { InstanceLockFn, JobResult, SyncEngine, SyncJobData } from './engine.ts';
 import { createFhirStore } from './fhir-store.ts';
 import type { FhirStore } from './fhir-store.ts';
 import type { SyncMetrics } from './metrics.ts';
@@ -57,6 +57,10 @@ export interface EngineServiceConfig extends SyncServiceConfig {
   readonly channelConcurrency?: number;
   /** Most requests in flight to the global from this process (adaptive below it). @defaultValue 4 */
   readonly globalConcurrency?: number;
+  /** Bundle caps per FHIR base known from saved server profiles (doctor --write-probes). */
+  readonly initialBundleCaps?: ReadonlyMap<string, number>;
+  /** Feed kinds per FHIR base found by doctor (saved server profiles), for `feed.kind: auto`. */
+  readonly probedKinds?: ReadonlyMap<string, Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>>;
 }
 
 /** Settings of a worker process. */
@@ -102,6 +106,8 @@ function engineOf(config: EngineServiceConfig, registry: InstanceRegistry): Sync
     clientOptions: config.clientOptions,
     channelConcurrency: config.channelConcurrency,
     globalConcurrency: config.globalConcurrency,
+    initialBundleCaps: config.initialBundleCaps,
+    probedKinds: config.probedKinds,
   });
 }
 
@@ -220,17 +226,19 @@ export async function openSyncControl(
 }
 
 /**
- * Runs one pass now, in this process (CLI), with the instance lock when Redis is given.
- * @param config - instances, anonymizer and key, logger; `redisUrl: null` runs without a lock.
- * @param req - instance, type, direction, range.
- * @param onProgress - running counts after each page.
- * @returns the pass summary.
+ * Runs one job now in this process (CLI), with the instance lock when Redis is configured.
+ * @param config - as for the service; `redisUrl: null` runs without the lock.
+ * @param job - the job.
+ * @param onProgress - progress callback.
+ * @param signal - aborts the job.
+ * @returns the job's result.
  */
-export async function runPassOnce(
+export async function runJobOnce(
   config: Omit<EngineServiceConfig, 'redisUrl'> & { readonly redisUrl?: string | null },
-  req: PassRequest,
+  job: SyncJobData,
   onProgress?: (p: JobProgress) => Promise<void> | void,
-): Promise<PassSummary> {
+  signal?: AbortSignal,
+): Promise<JobResult> {
   const registry = await registryOf({ ...config, redisUrl: undefined });
   const engine = engineOf({ ...config, redisUrl: undefined }, registry);
   const redis = config.redisUrl === null ? undefined : redisOf({ ...config, redisUrl: config.redisUrl ?? undefined });
@@ -249,24 +257,41 @@ export async function runPassOnce(
           }
         };
   try {
-    const result = await engine.runJob(
-      req.direction === 'reverse'
-        ? { kind: 'reverse', instanceId: req.instanceId, resourceType: req.resourceType, requestedBy: 'cli' }
-        : {
-            kind: 'pass',
-            instanceId: req.instanceId,
-            resourceType: req.resourceType,
-            range: req.range,
-            requestedBy: 'cli',
-          },
-      { lock, onProgress, signal: req.signal },
-    );
-    const pass = result.passes?.[0];
-    if (pass === undefined) {
-      throw new Error('unreachable: a pass job reports its pass');
-    }
-    return pass;
+    return await engine.runJob(job, { lock, onProgress, signal });
   } finally {
     redis?.disconnect();
   }
+}
+
+/**
+ * Runs one pass now in this process (CLI).
+ * @param config - as for the service; `redisUrl: null` runs without the lock.
+ * @param req - the pass.
+ * @param onProgress - progress callback.
+ * @returns the pass summary.
+ */
+export async function runPassOnce(
+  config: Omit<EngineServiceConfig, 'redisUrl'> & { readonly redisUrl?: string | null },
+  req: PassRequest,
+  onProgress?: (p: JobProgress) => Promise<void> | void,
+): Promise<PassSummary> {
+  const result = await runJobOnce(
+    config,
+    req.direction === 'reverse'
+      ? { kind: 'reverse', instanceId: req.instanceId, resourceType: req.resourceType, requestedBy: 'cli' }
+      : {
+          kind: 'pass',
+          instanceId: req.instanceId,
+          resourceType: req.resourceType,
+          range: req.range,
+          requestedBy: 'cli',
+        },
+    onProgress,
+    req.signal,
+  );
+  const pass = result.passes?.[0];
+  if (pass === undefined) {
+    throw new Error('unreachable: a pass job reports its pass');
+  }
+  return pass;
 }

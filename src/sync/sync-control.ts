@@ -76,6 +76,15 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
       const job = jobFor(inst, resourceType, range);
       return { jobId: await redis(() => deps.queue.addManual(job)) };
     },
+    triggerReconcile: async (instanceId, resourceType) => {
+      const inst = await instance(instanceId);
+      // Forward only: the global's admin types have no local pseudonyms to compare.
+      if (!inst.sendTypes.includes(resourceType)) {
+        throw SYNC_ERR_TYPE_NOT_SYNCED.create(inst.id, resourceType);
+      }
+      const job: SyncJobData = { kind: 'reconcile', instanceId: inst.id, resourceType };
+      return { jobId: await redis(() => deps.queue.addManual(job)) };
+    },
     getJob: (jobId) => redis(() => deps.queue.getJob(jobId)),
     status: async () => {
       const config = await deps.config();

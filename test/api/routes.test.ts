@@ -58,6 +58,23 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
     });
   });
 
+  it('triggers a reconciliation (operator only, audited)', async () => {
+    const refused = await ctx.app.inject({ method: 'POST', url: '/sync/a/Patient/reconcile', headers: viewer });
+    expect(refused.statusCode).toBe(403);
+    expect(ctx.sync.reconciles).toEqual([]);
+    const res = await ctx.app.inject({ method: 'POST', url: '/sync/a/Patient/reconcile', headers: op });
+    expect(res.statusCode).toBe(202);
+    const { jobId } = res.json<{ jobId: string }>();
+    expect(ctx.sync.reconciles).toEqual([{ instanceId: 'a', resourceType: 'Patient' }]);
+    expect(ctx.audit.at(-1)).toMatchObject({
+      action: 'sync.reconcile.trigger',
+      outcome: 'success',
+      target: { instanceId: 'a', resourceType: 'Patient', jobId },
+    });
+    const unknownType = await ctx.app.inject({ method: 'POST', url: '/sync/a/Claim/reconcile', headers: op });
+    expect(unknownType.statusCode).toBe(422);
+  });
+
   it('audits a refused trigger with its code', async () => {
     const res = await ctx.app.inject({ method: 'POST', url: '/sync/b/Patient', headers: op });
     expect(res.statusCode).toBe(404);
@@ -233,6 +250,7 @@ describe('sync, jobs, status, quarantine, instances, health, metrics', () => {
         '/rules/versions/{version}/revert',
         '/status',
         '/sync/{instance}/{resourceType}',
+        '/sync/{instance}/{resourceType}/reconcile',
       ].sort(),
     );
     const trigger = doc.paths['/sync/{instance}/{resourceType}']!.post!;

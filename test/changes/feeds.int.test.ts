@@ -185,4 +185,22 @@ describe('auto on HAPI', () => {
     const { mine } = await poll(feed, TYPE, start, p);
     expect(mine.map(label)).toEqual([`${p}-x/1`, `del:${p}-x/2`]); // deletions prove history was used
   });
+
+  it('follows a probed kind (server profile) ahead of the CapabilityStatement', async () => {
+    const base = fhirUrls().localB;
+    const client = createFhirClient(connectionFor(base));
+    const p = uniquePrefix('auto-probed');
+    const start = await cursorAtServerNow(base);
+    await put(base, TYPE, `${p}-x`);
+    await put(base, TYPE, `${p}-y`);
+    await remove(base, TYPE, `${p}-y`);
+    const feed = createChangeFeed(
+      { kind: 'auto', settleMs: 2000, probedKinds: { [TYPE]: 'search-lastupdated' } },
+      { client },
+    );
+    const { mine } = await poll(feed, TYPE, start, p);
+    // _lastUpdated search: the deleted resource is not listed at all (history would list
+    // y/1 and its deletion too).
+    expect(mine.map(label)).toEqual([`${p}-x/1`]);
+  });
 });

@@ -55,6 +55,7 @@ describe('fhir-sync sync arguments', () => {
       instanceId: 'local-a',
       resourceType: 'Patient',
       reverse: false,
+      reconcile: false,
       lock: true,
     });
     expect(parseSyncArgs(['--since', '2025-01-01T00:00:00Z', 'a', 'Observation', '--no-lock'])).toEqual({
@@ -62,9 +63,11 @@ describe('fhir-sync sync arguments', () => {
       resourceType: 'Observation',
       since: '2025-01-01T00:00:00Z',
       reverse: false,
+      reconcile: false,
       lock: false,
     });
     expect(parseSyncArgs(['a', 'Organization', '--reverse'])?.reverse).toBe(true);
+    expect(parseSyncArgs(['a', 'Observation', '--reconcile'])?.reconcile).toBe(true);
   });
 
   it('refuses incomplete or contradictory arguments', async () => {
@@ -74,6 +77,8 @@ describe('fhir-sync sync arguments', () => {
     expect(parseSyncArgs(['a', 'Patient', '--since', 'yesterday'])).toBeUndefined();
     expect(parseSyncArgs(['a', 'Organization', '--reverse', '--since', '2025-01-01'])).toBeUndefined();
     expect(parseSyncArgs(['a', 'Patient', '--frobnicate'])).toBeUndefined();
+    expect(parseSyncArgs(['a', 'Patient', '--reconcile', '--since', '2025-01-01'])).toBeUndefined();
+    expect(parseSyncArgs(['a', 'Patient', '--reconcile', '--reverse'])).toBeUndefined();
   });
 
   it('answers 2 with the usage for bad arguments', async () => {

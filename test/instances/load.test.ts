@@ -25,6 +25,20 @@ function problemsOf(text: string): ConfigProblem[] {
 }
 
 describe('instances.yaml loader', () => {
+  it('takes an optional reconcileSchedule (cron checked), absent by default', () => {
+    expect(parseInstances(base, { source: 'x.yaml' }).config.instances[0]!.reconcileSchedule).toBeUndefined();
+    const withIt = base.replace(
+      'sendTypes: [Patient, Observation]',
+      "sendTypes: [Patient]\n    reconcileSchedule: '0 3 * * *'",
+    );
+    expect(parseInstances(withIt, { source: 'x.yaml' }).config.instances[0]!.reconcileSchedule).toBe('0 3 * * *');
+    const bad = base.replace(
+      'sendTypes: [Patient, Observation]',
+      "sendTypes: [Patient]\n    reconcileSchedule: 'nope'",
+    );
+    expect(problemsOf(bad).map((p) => p.path)).toContain('instances[0].reconcileSchedule');
+  });
+
   it('fills defaults and freezes', () => {
     const { config } = parseInstances(base, { source: 'x.yaml' });
     expect(config.global.baseUrl).toBe('http://127.0.0.1:8090/');

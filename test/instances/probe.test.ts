@@ -45,6 +45,29 @@ describe('probeServer', () => {
     expect(probe.types[1]!.why).toContain('back-dated');
   });
 
+  it('checks a declared history by asking for it: declared but 405 means search-lastupdated', async () => {
+    const server = await serve((req, res) => {
+      res.setHeader('content-type', 'application/fhir+json');
+      if ((req.url ?? '').includes('/_history')) {
+        res.statusCode = 405;
+        res.end(
+          JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] }),
+        );
+        return;
+      }
+      res.end(
+        JSON.stringify({
+          resourceType: 'CapabilityStatement',
+          fhirVersion: '4.0.1',
+          rest: [{ mode: 'server', resource: [{ type: 'Patient', interaction: [{ code: 'history-type' }] }] }],
+        }),
+      );
+    });
+    const probe = await probeServer('local-n', conn(server.url), auto, ['Patient']);
+    expect(probe.types[0]).toMatchObject({ resourceType: 'Patient', kind: 'search-lastupdated' });
+    expect(probe.types[0]!.why).toContain('answered 405');
+  });
+
   it('tells refused credentials from an unreachable server', async () => {
     const server = await serve((_req, res) => {
       res.statusCode = 401;

@@ -1,5 +1,5 @@
 /**
- * Where the three HAPI FHIR test servers live: names, ports, directories and JVM settings, read
+ * Where the four HAPI FHIR test servers live: names, ports, directories and JVM settings, read
  * once from the environment so the CLI and the vitest global setup agree on them.
  */
 import path from 'node:path';
@@ -10,6 +10,8 @@ export const ServerName = {
   global: 'global',
   localA: 'local-a',
   localB: 'local-b',
+  /** A local that refuses `_history` (like servers without history): exercises `_lastUpdated` feeds. */
+  localC: 'local-c',
 } as const;
 export type ServerName = (typeof ServerName)[keyof typeof ServerName];
 
@@ -23,6 +25,8 @@ export interface ServerSpec {
   readonly dataDir: string;
   readonly logFile: string;
   readonly pidFile: string;
+  /** Started with `--no-history`: `_history` answers 405 and is absent from the CapabilityStatement. */
+  readonly noHistory: boolean;
 }
 
 /** Settings shared by all servers. */
@@ -50,12 +54,14 @@ const defaultPorts: Readonly<Record<ServerName, number>> = {
   global: 8090,
   'local-a': 8091,
   'local-b': 8092,
+  'local-c': 8093,
 };
 
 const portEnv: Readonly<Record<ServerName, string>> = {
   global: 'FHIR_GLOBAL_PORT',
   'local-a': 'FHIR_LOCAL_A_PORT',
   'local-b': 'FHIR_LOCAL_B_PORT',
+  'local-c': 'FHIR_LOCAL_C_PORT',
 };
 
 /**
@@ -116,5 +122,6 @@ function serverSpec(name: ServerName, port: number, stateDir: string): ServerSpe
     dataDir: path.join(stateDir, 'data', name),
     logFile: path.join(stateDir, 'logs', `${name}.log`),
     pidFile: path.join(stateDir, `${name}.pid`),
+    noHistory: name === ServerName.localC,
   });
 }

@@ -22,6 +22,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env.FHIR_GLOBAL_URL = urls.global;
   process.env.FHIR_LOCAL_A_URL = urls.localA;
   process.env.FHIR_LOCAL_B_URL = urls.localB;
+  process.env.FHIR_LOCAL_C_URL = urls.localC;
   return async () => {
     const stopped = await releaseForTests({ log });
     if (stopped.length > 0) {

@@ -71,6 +71,24 @@ describe('test server wiring', () => {
     }
   });
 
+  it('local-c refuses every _history read (405) and declares no history, yet stores and searches', async () => {
+    const id = `nohist-${randomUUID()}`;
+    expect((await call('PUT', `${urls.localC}/Patient/${id}`, patient(id, 'NoHistory'))).status).toBe(201);
+    for (const path of ['_history', 'Patient/_history', `Patient/${id}/_history`, `Patient/${id}/_history/1`]) {
+      expect((await call('GET', `${urls.localC}/${path}`)).status, path).toBe(405);
+    }
+    expect((await call<Bundle>('GET', `${urls.localC}/Patient?_id=${id}`)).body.entry).toHaveLength(1);
+    const { body } = await call<{
+      rest: { interaction?: { code: string }[]; resource?: { interaction?: { code: string }[] }[] }[];
+    }>('GET', `${urls.localC}/metadata`);
+    const codes = [
+      ...(body.rest[0]?.interaction ?? []),
+      ...(body.rest[0]?.resource ?? []).flatMap((r) => r.interaction ?? []),
+    ].map((i) => i.code);
+    expect(codes).toContain('transaction');
+    expect(codes.filter((c) => c.startsWith('history'))).toEqual([]);
+  });
+
   it('the three servers are distinct databases', async () => {
     const id = `wiring-${randomUUID()}`;
     expect((await call('PUT', `${urls.localA}/Patient/${id}`, patient(id, 'Only-on-a'))).status).toBe(201);

@@ -59,6 +59,7 @@ function javaArgs(spec: ServerSpec, config: ServersConfig, argFile: string): str
     `--port=${spec.port}`,
     `--data-dir=${spec.dataDir}`,
     `--name=${spec.name}`,
+    ...(spec.noHistory ? ['--no-history=true'] : []),
   ];
 }
 

@@ -15,6 +15,7 @@ export interface FhirServerUrls {
   readonly global: string;
   readonly localA: string;
   readonly localB: string;
+  readonly localC: string;
 }
 
 /** Who asks for the servers: decides whether a test run may stop them later. */
@@ -63,7 +64,7 @@ const PROGRESS_EVERY_MS = 10_000;
  */
 export function serverUrls(config: ServersConfig = loadServersConfig()): FhirServerUrls {
   const url = (name: ServerName): string => config.servers.find((s) => s.name === name)!.baseUrl;
-  return { global: url('global'), localA: url('local-a'), localB: url('local-b') };
+  return { global: url('global'), localA: url('local-a'), localB: url('local-b'), localC: url('local-c') };
 }
 
 /**

@@ -16,12 +16,17 @@ export function fhirUrls(): FhirServerUrls {
   if (provided !== undefined) {
     return provided;
   }
-  const { FHIR_GLOBAL_URL: global, FHIR_LOCAL_A_URL: localA, FHIR_LOCAL_B_URL: localB } = process.env;
-  if (global === undefined || localA === undefined || localB === undefined) {
+  const {
+    FHIR_GLOBAL_URL: global,
+    FHIR_LOCAL_A_URL: localA,
+    FHIR_LOCAL_B_URL: localB,
+    FHIR_LOCAL_C_URL: localC,
+  } = process.env;
+  if (global === undefined || localA === undefined || localB === undefined || localC === undefined) {
     throw new Error(
       'FHIR test server URLs unknown: run via `npx vitest run --project integration` ' +
-        '(its global setup starts the servers) or set FHIR_GLOBAL_URL, FHIR_LOCAL_A_URL, FHIR_LOCAL_B_URL',
+        '(its global setup starts the servers) or set FHIR_GLOBAL_URL, FHIR_LOCAL_A_URL, FHIR_LOCAL_B_URL, FHIR_LOCAL_C_URL',
     );
   }
-  return { global, localA, localB };
+  return { global, localA, localB, localC };
 }

@@ -187,6 +187,7 @@ describe('the global server stopped during a pass', () => {
       dataDir: join(dir, 'data'),
       logFile: join(dir, 'server.log'),
       pidFile: join(dir, 'server.pid'),
+      noHistory: false,
     };
     // The shared servers may have been up already, in which case this run built nothing.
     await ensureLauncherBuilt(serversConfig, () => undefined);

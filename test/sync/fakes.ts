@@ -92,6 +92,14 @@ export function fakeStore(base = 'http://fake/fhir'): FakeStore {
       return answer;
     },
     read: (type, id) => Promise.resolve(store.get(`${type}/${id}`)),
+    // One page of at most _count (default 20): enough paging for reconcile's tests.
+    async *searchPages(type, query) {
+      const all = await store.searchAll(type, query);
+      const size = Number(query._count ?? '20');
+      for (let i = 0; i < all.length; i += size) {
+        yield all.slice(i, i + size);
+      }
+    },
     searchAll(type, query) {
       const ids = query._id?.split(',');
       const [tagSystem, tagCode] = (query._tag ?? '').split('|');

@@ -57,6 +57,8 @@ export interface LiveInstance {
   readonly receiveAdminTypes?: readonly string[];
   readonly localOnlyAdmin?: 'send' | 'mask' | 'drop';
   readonly pageSize?: number;
+  /** @defaultValue 'fhir-history' */
+  readonly feedKind?: 'fhir-history' | 'search-lastupdated' | 'auto';
 }
 
 /**
@@ -79,7 +81,7 @@ export async function writeInstances(
     ...instances.flatMap((i) => [
       `  - id: ${i.id}`,
       `    baseUrl: ${rootOf(i.fhirBase)}`,
-      `    feed: { kind: fhir-history, settleMs: 1000${i.pageSize === undefined ? '' : `, pageSize: ${i.pageSize}`} }`,
+      `    feed: { kind: ${i.feedKind ?? 'fhir-history'}, settleMs: 1000${i.pageSize === undefined ? '' : `, pageSize: ${i.pageSize}`} }`,
       `    sendTypes: [${i.sendTypes.join(', ')}]`,
       `    receiveAdminTypes: [${(i.receiveAdminTypes ?? []).join(', ')}]`,
       `    references: { unsynced: mask, localOnlyAdmin: ${i.localOnlyAdmin ?? 'mask'} }`,

@@ -409,9 +409,10 @@ describe('runPass (forward)', () => {
     const summary = await runPass(deps(), { instanceId: 'a', resourceType: 'Patient' });
     expect(summary).toMatchObject({ resources: 7, pages: 3 });
     expect(JSON.parse(cursorOnGlobal('Patient')!)).toEqual({ n: 7 });
-    // Every commit after the creation is conditional on the version the previous one made:
+    // The creation is create-only (W/"0"), and every later commit is conditional on the version
+    // the previous one made:
     // without the version, the writes fell back to unconditional PUTs.
-    expect(cursorWrites).toEqual([undefined, 'W/"1"', 'W/"2"', 'W/"3"']);
+    expect(cursorWrites).toEqual(['W/"0"', 'W/"1"', 'W/"2"', 'W/"3"']);
   });
 
   it('counts a delete of something the global never had as done, even when the whole transaction answers 404', async () => {

@@ -301,6 +301,29 @@ instances:
     expect(await s.tick('off')).toEqual([]);
   });
 
+  it('adds a reconciliation schedule when the instance has one: one reconcile job per sent type', async () => {
+    const q = newQueue(`rec-${run}`);
+    const withReconcile = parseInstances(
+      yaml.replace(
+        'receiveAdminTypes: [Organization]',
+        "receiveAdminTypes: [Organization]\n    reconcileSchedule: '0 3 * * *'",
+      ),
+      { source: 't' },
+    ).config;
+    const s = await startSyncScheduler({
+      queue: q,
+      config: () => Promise.resolve(withReconcile),
+      logger: pino({ level: 'silent' }),
+    });
+    closers.push(() => s.close());
+    expect(s.scheduled()).toEqual(['on', 'on#reconcile']);
+    expect(await s.tick('on#reconcile')).toEqual([
+      'sched.reconcile.on.Patient',
+      'sched.reconcile.on.Encounter',
+      'sched.reconcile.on.Observation',
+    ]);
+  });
+
   it('enqueues only registered, enabled instances and synced types, with references only', async () => {
     const q = newQueue(`ctl-${run}`);
     const control = createSyncControl({

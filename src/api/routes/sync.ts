@@ -111,6 +111,42 @@ export async function syncRoutes(app: FastifyInstance, opts: SyncRoutesOptions):
     },
   );
 
+  app.post<{ Params: { instance: string; resourceType: string } }>(
+    '/sync/:instance/:resourceType/reconcile',
+    {
+      config: { access: [Role.operator] },
+      preValidation: emptyBodyAsObject,
+      schema: {
+        tags: ['sync'],
+        summary:
+          'Compare one sent type between the local and the global and repair what the change feed missed (202 with a job id)',
+        params: {
+          type: 'object',
+          required: ['instance', 'resourceType'],
+          properties: { instance: instanceIdSchema, resourceType: resourceTypeSchema },
+        },
+        body: { type: 'object', additionalProperties: false, maxProperties: 0 },
+        response: { 202: jobAcceptedSchema, ...problemResponses([400, 404, 413, 415, 422]) },
+      },
+    },
+    async (request, reply) => {
+      const { instance, resourceType } = request.params;
+      const input = {
+        action: 'sync.reconcile.trigger',
+        rulesVersion: opts.rules.current().rulesVersion,
+        target: { instanceId: instance, resourceType },
+      };
+      const { jobId } = await audited(
+        opts.audit,
+        request,
+        input,
+        () => opts.sync.triggerReconcile(instance, resourceType),
+        (r) => ({ target: { jobId: r.jobId } }),
+      );
+      return reply.code(202).send({ jobId, statusUrl: `/jobs/${encodeURIComponent(jobId)}` });
+    },
+  );
+
   app.get<{ Params: { id: string } }>(
     '/jobs/:id',
     {

@@ -32,6 +32,7 @@ const jobSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({ kind: z.literal('reverse'), instanceId: id, resourceType: type, requestedBy }),
   z.strictObject({ kind: z.literal('sweep'), instanceId: id, requestedBy }),
+  z.strictObject({ kind: z.literal('reconcile'), instanceId: id, resourceType: type, requestedBy }),
   z.strictObject({
     kind: z.literal('quarantine-retry'),
     instanceId: z.union([id, z.literal('*')]),
@@ -64,7 +65,9 @@ export function parseJobData(data: unknown): SyncJobData {
  * @param job - the payload.
  * @returns a deterministic id.
  */
-export function scheduledJobId(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' }>): string {
+export function scheduledJobId(
+  job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' | 'reconcile' }>,
+): string {
   return job.kind === 'sweep'
     ? `sched.sweep.${job.instanceId}`
     : `sched.${job.kind}.${job.instanceId}.${job.resourceType}`;

@@ -63,7 +63,7 @@ export interface SyncQueue {
   /** Adds a manual job (unique id, kept for a week). */
   addManual(job: SyncJobData, now?: number): Promise<string>;
   /** Adds a scheduled job (deterministic id: a no-op while the previous one is pending). */
-  addScheduled(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' }>): Promise<string>;
+  addScheduled(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' | 'reconcile' }>): Promise<string>;
   getJob(id: string): Promise<JobInfo | undefined>;
   /** Whether Redis answers. */
   ping(): Promise<boolean>;
@@ -191,5 +191,8 @@ export function priorityOf(job: SyncJobData): number {
       return 2;
     case 'quarantine-retry':
       return 100;
+    case 'reconcile':
+      // Repair work: after the regular passes, before retries of refused resources.
+      return 50;
   }
 }

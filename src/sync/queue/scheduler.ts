@@ -30,8 +30,8 @@ export interface SchedulerSettings {
 
 /** A running scheduler. */
 export interface SyncScheduler {
-  /** Enqueues an instance's jobs now, as a tick would. */
-  tick(instanceId: string): Promise<readonly string[]>;
+  /** Enqueues one tick now: `instanceId` for its passes, `instanceId#reconcile` for its reconciliations. */
+  tick(key: string): Promise<readonly string[]>;
   /** Re-reads the configuration and adjusts the cron tasks. */
   reconcile(): Promise<void>;
   /** Ids of instances with a running cron task. */
@@ -116,6 +116,9 @@ export function syncWaves(types: readonly string[]): string[][] {
   return waves;
 }
 
+/** Task key suffix of an instance's reconciliation schedule (ids cannot contain `#`). */
+const RECONCILE_SUFFIX = '#reconcile';
+
 /**
  * Starts the scheduler.
  * @param settings - queue, configuration source, logger.
@@ -136,13 +139,22 @@ export async function startSyncScheduler(settings: SchedulerSettings): Promise<S
     }
     return ids;
   };
-  const onTick = async (instanceId: string): Promise<void> => {
+  // Reconciliation ticks (optional `reconcileSchedule`): one job per sent type.
+  const enqueueReconcile = async (inst: LocalInstance): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const resourceType of syncOrder(inst.sendTypes)) {
+      ids.push(await settings.queue.addScheduled({ kind: 'reconcile', instanceId: inst.id, resourceType }));
+    }
+    return ids;
+  };
+  const onTick = async (key: string): Promise<void> => {
+    const [instanceId, what] = key.split(RECONCILE_SUFFIX);
     const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
     if (inst === undefined) {
       return;
     }
     try {
-      const ids = await enqueue(inst);
+      const ids = what === undefined ? await enqueue(inst) : await enqueueReconcile(inst);
       settings.logger.debug({ instanceId, jobs: ids.length }, 'scheduled passes enqueued');
     } catch (err) {
       settings.logger.error(
@@ -153,7 +165,14 @@ export async function startSyncScheduler(settings: SchedulerSettings): Promise<S
   };
   const reconcile = async (): Promise<void> => {
     config = await settings.config();
-    const wanted = new Map(config.instances.filter((i) => i.enabled).map((i) => [i.id, i.schedule]));
+    const wanted = new Map(
+      config.instances
+        .filter((i) => i.enabled)
+        .flatMap((i) => [
+          [i.id, i.schedule] as const,
+          ...(i.reconcileSchedule === undefined ? [] : [[`${i.id}${RECONCILE_SUFFIX}`, i.reconcileSchedule] as const]),
+        ]),
+    );
     for (const [id, t] of tasks) {
       if (wanted.get(id) !== t.schedule) {
         await t.task.destroy();
@@ -183,9 +202,13 @@ export async function startSyncScheduler(settings: SchedulerSettings): Promise<S
   }, settings.reloadEveryMs ?? 30_000);
   reloader.unref();
   return {
-    tick: async (instanceId) => {
+    tick: async (key) => {
+      const [instanceId, what] = key.split(RECONCILE_SUFFIX);
       const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
-      return inst === undefined ? [] : enqueue(inst);
+      if (inst === undefined) {
+        return [];
+      }
+      return what === undefined ? enqueue(inst) : enqueueReconcile(inst);
     },
     reconcile,
     scheduled: () => [...tasks.keys()],

@@ -176,7 +176,7 @@ async function recordStatus(
   result: JobResult | undefined,
   err: unknown,
 ): Promise<void> {
-  if (settings.status === undefined || data.kind === 'quarantine-retry') {
+  if (settings.status === undefined || data.kind === 'quarantine-retry' || data.kind === 'reconcile') {
     return;
   }
   if (data.kind === 'sweep') {

@@ -13,6 +13,7 @@ import ca.uhn.fhir.rest.server.RestfulServer;
 import ca.uhn.fhir.rest.server.interceptor.LoggingInterceptor;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
 import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
+import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.web.servlet.ServletRegistrationBean;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -35,7 +36,8 @@ public class FhirServletConfig {
 			JpaStorageSettings storageSettings,
 			ISearchParamRegistry searchParamRegistry,
 			IValidationSupport validationSupport,
-			DatabaseBackedPagingProvider pagingProvider) {
+			DatabaseBackedPagingProvider pagingProvider,
+			@Value("${fhirsync.no-history:false}") boolean noHistory) {
 		// No generated narratives: the tests compare resources and need no HTML.
 		fhirContext.setNarrativeGenerator((INarrativeGenerator) null);
 		RestfulServer server = new RestfulServer(fhirContext);
@@ -50,6 +52,9 @@ public class FhirServletConfig {
 		server.setPagingProvider(pagingProvider);
 		server.setDefaultResponseEncoding(EncodingEnum.JSON);
 		server.registerInterceptor(requestLog());
+		if (noHistory) {
+			server.registerInterceptor(new NoHistoryInterceptor());
+		}
 		return server;
 	}
 

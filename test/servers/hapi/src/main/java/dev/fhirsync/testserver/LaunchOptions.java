@@ -13,8 +13,10 @@ import java.util.Map;
  * @param name           label used in log lines ({@code --name}, env {@code FHIR_SERVER_NAME})
  * @param refIntegrityOnDelete whether a DELETE of a still-referenced resource is refused
  *                       ({@code --ref-integrity-on-delete}, env {@code FHIR_REF_INTEGRITY_ON_DELETE}; default false)
+ * @param noHistory      whether {@code _history} is refused and hidden from the CapabilityStatement
+ *                       ({@code --no-history}, env {@code FHIR_NO_HISTORY}; default false)
  */
-public record LaunchOptions(int port, Path dataDir, String name, boolean refIntegrityOnDelete) {
+public record LaunchOptions(int port, Path dataDir, String name, boolean refIntegrityOnDelete, boolean noHistory) {
 
 	/** Parses arguments first, then the environment; fails with a message naming the bad option. */
 	public static LaunchOptions parse(String[] args, Map<String, String> env) {
@@ -30,11 +32,12 @@ public record LaunchOptions(int port, Path dataDir, String name, boolean refInte
 		String dataDir = pick(given, "data-dir", env, "FHIR_DATA_DIR", null);
 		String name = pick(given, "name", env, "FHIR_SERVER_NAME", "fhir");
 		String integrity = pick(given, "ref-integrity-on-delete", env, "FHIR_REF_INTEGRITY_ON_DELETE", "false");
+		String noHistory = pick(given, "no-history", env, "FHIR_NO_HISTORY", "false");
 		if (dataDir == null || dataDir.isBlank()) {
 			throw new IllegalArgumentException("Missing --data-dir (or FHIR_DATA_DIR): directory for the H2 database");
 		}
 		return new LaunchOptions(parsePort(port), Path.of(dataDir).toAbsolutePath().normalize(), name,
-				parseBoolean("ref-integrity-on-delete", integrity));
+				parseBoolean("ref-integrity-on-delete", integrity), parseBoolean("no-history", noHistory));
 	}
 
 	private static String pick(Map<String, String> given, String key, Map<String, String> env, String envKey,

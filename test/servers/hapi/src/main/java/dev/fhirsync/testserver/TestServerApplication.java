@@ -33,6 +33,7 @@ public class TestServerApplication {
 		props.put("spring.datasource.url", "jdbc:h2:file:" + options.dataDir().resolve("h2").resolve("fhir"));
 		props.put("spring.application.name", "fhir-test-" + options.name());
 		props.put("fhirsync.ref-integrity-on-delete", options.refIntegrityOnDelete());
+		props.put("fhirsync.no-history", options.noHistory());
 		return props;
 	}
 }
