@@ -58,6 +58,12 @@ export interface QuarantineItem {
 export interface SyncControl {
   /** Enqueues a pass for one (instance, type). Refuses unregistered instances or types. */
   triggerSync(instanceId: string, resourceType: string, range?: SyncRange): Promise<{ jobId: string }>;
+  /**
+   * A push notification for one (instance, type): enqueues an immediate pass, coalesced with
+   * any already waiting. The cursor stays the only guarantee: a lost wake-up is caught by the
+   * next scheduled pass.
+   */
+  wake(instanceId: string, resourceType: string): Promise<{ jobId: string }>;
   getJob(jobId: string): Promise<JobInfo | undefined>;
   status(): Promise<TypeStatus[]>;
   listQuarantine(filter?: { instanceId?: string; resourceType?: string }): Promise<QuarantineItem[]>;

@@ -66,6 +66,20 @@ export class FakeSync implements SyncControl {
   readiness: { redis: boolean; global: boolean } | 'hang' = { redis: true, global: true };
   #next = 1;
 
+  readonly wakes: { instanceId: string; resourceType: string }[] = [];
+
+  wake(instanceId: string, resourceType: string): Promise<{ jobId: string }> {
+    const types = this.configured.get(instanceId);
+    if (!types) {
+      return Promise.reject(TEST_ERR_UNKNOWN_INSTANCE.create(instanceId));
+    }
+    if (!types.includes(resourceType)) {
+      return Promise.reject(TEST_ERR_TYPE_NOT_SYNCED.create(resourceType, instanceId));
+    }
+    this.wakes.push({ instanceId, resourceType });
+    return Promise.resolve({ jobId: `wake.${instanceId}.${resourceType}` });
+  }
+
   triggerSync(instanceId: string, resourceType: string, range?: SyncRange): Promise<{ jobId: string }> {
     const types = this.configured.get(instanceId);
     if (!types) {
