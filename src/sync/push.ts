@@ -13,7 +13,7 @@
  * deletes what is no longer wanted (a type removed from sendTypes).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Bundle, BundleEntry, Subscription } from '@medplum/fhirtypes';
+import type { BundleEntry, Subscription } from '@medplum/fhirtypes';
 import type { LocalInstance } from '../instances/index.ts';
 import type { FhirStore } from './fhir-store.ts';
 import { stateId } from './ids.ts';
@@ -135,7 +135,7 @@ export async function reconcileSubscriptions(
   if (entry.length === 0) {
     return { supported: true, written: 0, kept, removed: 0 };
   }
-  const answer = await local.transaction({ resourceType: 'Bundle', type: 'transaction', entry } as Bundle);
+  const answer = await local.transaction({ resourceType: 'Bundle', type: 'transaction', entry });
   if (answer.status >= 400) {
     return { supported: false, written: 0, kept, removed: 0, status: answer.status };
   }
