@@ -94,6 +94,8 @@ export interface PushReconcile {
   readonly removed: number;
   /** HTTP status of a refusal. */
   readonly status?: number;
+  /** Ids of the Subscriptions wanted, one per sent type in sendTypes order. */
+  readonly subscriptionIds: readonly string[];
 }
 
 /**
@@ -132,14 +134,15 @@ export async function reconcileSubscriptions(
       entry.push({ request: { method: 'DELETE', url: `Subscription/${s.id}` } });
     }
   }
+  const subscriptionIds = [...wanted];
   if (entry.length === 0) {
-    return { supported: true, written: 0, kept, removed: 0 };
+    return { supported: true, written: 0, kept, removed: 0, subscriptionIds };
   }
   const answer = await local.transaction({ resourceType: 'Bundle', type: 'transaction', entry });
   if (answer.status >= 400) {
-    return { supported: false, written: 0, kept, removed: 0, status: answer.status };
+    return { supported: false, written: 0, kept, removed: 0, status: answer.status, subscriptionIds };
   }
-  return { supported: true, written, kept, removed: entry.length - written };
+  return { supported: true, written, kept, removed: entry.length - written, subscriptionIds };
 }
 
 function sameChannel(a: Subscription, b: Subscription): boolean {
