@@ -10,6 +10,7 @@
  * order (API first, so no new work comes in; then scheduler; then workers, which finish
  * their running page) and exit; a second signal exits at once.
  */
+import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -36,7 +37,7 @@ import {
 } from './instances/index.ts';
 import { API_ERR_CONFIG } from './shared/errors/index.ts';
 import { createSyncMetrics, openSyncControl, startScheduler, startWorker } from './sync/index.ts';
-import type { Handle } from './sync/index.ts';
+import type { Handle, PushSettings } from './sync/index.ts';
 
 /** The parts one process can run. */
 export const ServiceRole = { api: 'api', worker: 'worker', scheduler: 'scheduler' } as const;
@@ -109,6 +110,7 @@ interface BootConfig {
   readonly auth?: AuthConfig;
   readonly key?: DeidKey;
   readonly instancesFile: string;
+  readonly push?: PushSettings;
   /** Redis key prefix of queue, locks and status (FHIR_SYNC_REDIS_PREFIX). */
   readonly redisPrefix?: string;
   readonly metricsPort?: number;
@@ -168,11 +170,41 @@ function readBootConfig(argv: readonly string[], env: Env): BootConfig {
     ...(channelConcurrency !== undefined ? { channelConcurrency } : {}),
     ...(globalConcurrency !== undefined ? { globalConcurrency } : {}),
     shutdownTimeoutMs,
+    ...pushFromEnv(env, problems),
   };
   if (problems.length > 0) {
     throw API_ERR_CONFIG.createWith({ problems }, [problems.join('; ')]);
   }
   return config;
+}
+
+/**
+ * Push wake-up settings: FHIR_SYNC_PUBLIC_URL (the service's base URL as the locals reach it)
+ * turns it on, and then FHIR_SYNC_PUSH_SECRET or FHIR_SYNC_PUSH_SECRET_FILE (at least 32
+ * bytes) must give the secret of the notification tokens. Without a public URL: polling only.
+ */
+function pushFromEnv(env: Env, problems: string[]): { push?: PushSettings } {
+  const url = env.FHIR_SYNC_PUBLIC_URL ?? '';
+  if (url === '') {
+    return {};
+  }
+  if (!/^https?:\/\/[^\s/]+/.test(url)) {
+    problems.push('FHIR_SYNC_PUBLIC_URL must be an http(s) URL');
+  }
+  const inline = env.FHIR_SYNC_PUSH_SECRET ?? '';
+  const file = env.FHIR_SYNC_PUSH_SECRET_FILE ?? '';
+  let secret = inline;
+  if (inline === '' && file !== '') {
+    try {
+      secret = readFileSync(file, 'utf8').trim();
+    } catch {
+      problems.push('FHIR_SYNC_PUSH_SECRET_FILE cannot be read');
+    }
+  }
+  if (Buffer.byteLength(secret) < 32) {
+    problems.push('FHIR_SYNC_PUSH_SECRET (or _FILE) must hold at least 32 bytes when FHIR_SYNC_PUBLIC_URL is set');
+  }
+  return { push: { publicUrl: url, secret: Buffer.from(secret, 'utf8') } };
 }
 
 /**
@@ -278,7 +310,10 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
       });
     }
     if (has('scheduler')) {
-      handles.push({ name: 'scheduler', handle: await startScheduler(shared) });
+      handles.push({
+        name: 'scheduler',
+        handle: await startScheduler({ ...shared, ...(boot.push ? { push: boot.push } : {}) }),
+      });
     }
     let app: FastifyInstance | undefined;
     if (has('api')) {
@@ -298,6 +333,7 @@ export async function startService(opts: StartOptions = {}): Promise<RunningServ
         docs: api.docs,
         readyTimeoutMs: api.readyTimeoutMs,
         requestTimeoutMs: api.requestTimeoutMs,
+        ...(boot.push ? { pushSecret: boot.push.secret } : {}),
       });
     } else if (boot.metricsPort !== undefined) {
       app = await buildOpsApp({ metrics, auth: boot.auth as AuthConfig, logger });

@@ -23,6 +23,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
 import { rulesRoutes } from './routes/rules.ts';
 import { statusRoutes } from './routes/status.ts';
+import { hookRoutes } from './routes/hooks.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { UI_PREFIX, uiRoutes } from './routes/ui.ts';
 import type { AppOptions } from './types.ts';
@@ -160,6 +161,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(syncRoutes, { sync, rules, audit });
   await app.register(statusRoutes, { sync, rules, now });
   await app.register(quarantineRoutes, { sync, rules, audit });
+  if (options.pushSecret !== undefined) {
+    await app.register(hookRoutes, { sync, secret: options.pushSecret });
+  }
   await app.register(instanceRoutes, {
     instances,
     rules,

@@ -123,4 +123,6 @@ export interface AppOptions {
   };
   /** Clock for audit timestamps (tests). */
   readonly now?: () => Date;
+  /** The push secret: with it, POST /hooks/fhir/{instance}/{type} takes the locals' wake-ups. */
+  readonly pushSecret?: Uint8Array;
 }

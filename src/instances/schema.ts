@@ -117,6 +117,8 @@ export const instanceSchema = z.strictObject({
   feed: feedSchema.default({ kind: 'fhir-history' }),
   sendTypes: typeList.min(1, { error: 'must list at least one resource type' }),
   receiveAdminTypes: typeList.default([]),
+  /** Push wake-up through rest-hook Subscriptions on the local (when the service has a public URL). */
+  push: z.enum(['auto', 'off']).default('auto'),
   schedule: z
     .string()
     .default('*/5 * * * *')

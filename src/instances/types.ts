@@ -86,6 +86,8 @@ export interface LocalInstance extends ServerConnection {
   readonly sendTypes: readonly string[];
   /** Admin types received from the global server (reverse channel); a subset of `global.adminTypes`. */
   readonly receiveAdminTypes: readonly string[];
+  /** Push wake-up: `auto` subscribes on the local when the service has a public URL; `off` polls only. */
+  readonly push: 'auto' | 'off';
   /** node-cron expression for this instance's passes. */
   readonly schedule: string;
   /** node-cron expression of reconciliation passes (src/sync/reconcile.ts); none when absent. */

@@ -60,6 +60,12 @@ export interface SyncControl {
   triggerSync(instanceId: string, resourceType: string, range?: SyncRange): Promise<{ jobId: string }>;
   /** Enqueues a reconciliation of one forward (instance, type) (reconcile.ts). */
   triggerReconcile(instanceId: string, resourceType: string): Promise<{ jobId: string }>;
+  /**
+   * A push notification for one (instance, type): enqueues an immediate pass, coalesced with
+   * any already waiting. The cursor stays the only guarantee: a lost wake-up is caught by the
+   * next scheduled pass.
+   */
+  wake(instanceId: string, resourceType: string): Promise<{ jobId: string }>;
   getJob(jobId: string): Promise<JobInfo | undefined>;
   status(): Promise<TypeStatus[]>;
   listQuarantine(filter?: { instanceId?: string; resourceType?: string }): Promise<QuarantineItem[]>;

@@ -44,4 +44,6 @@ export type { SyncWorker, WorkerSettings } from './queue/worker.ts';
 export { startSyncScheduler, syncOrder, syncWaves } from './queue/scheduler.ts';
 export type { SyncScheduler, SchedulerSettings } from './queue/scheduler.ts';
 export { DEFAULT_RETRY } from './writer.ts';
+export { PUSH_HEADER, PUSH_TAG, pushEndpoint, pushToken, pushTokenValid, reconcileSubscriptions } from './push.ts';
+export type { PushSettings, PushReconcile } from './push.ts';
 export type { RetryPolicy } from './writer.ts';

@@ -21,6 +21,8 @@ import type { SyncMetrics } from './metrics.ts';
 import type { PassRequest, PassSummary } from './pass.ts';
 import { createInstanceLocks } from './queue/lock.ts';
 import { initSyncQueue } from './queue/queue.ts';
+import { reconcileAllSubscriptions } from './push.ts';
+import type { PushSettings } from './push.ts';
 import type { SyncQueue } from './queue/queue.ts';
 import { startSyncScheduler } from './queue/scheduler.ts';
 import type { SyncScheduler } from './queue/scheduler.ts';
@@ -148,8 +150,13 @@ export async function startWorker(config: WorkerServiceConfig): Promise<Handle &
  * @returns the handle (also `tick(instanceId)` to enqueue now).
  */
 export async function startScheduler(
-  config: SyncServiceConfig & { readonly reloadEveryMs?: number },
-): Promise<Handle & Pick<SyncScheduler, 'tick' | 'reconcile'>> {
+  config: SyncServiceConfig & {
+    readonly reloadEveryMs?: number;
+    /** Push wake-up: where locals notify and the secret of their tokens; none = polling only. */
+    readonly push?: PushSettings;
+    readonly clientOptions?: FhirClientOptions;
+  },
+): Promise<Handle & Pick<SyncScheduler, 'tick' | 'reconcile'> & { readonly pushReady: Promise<void> }> {
   const registry = await registryOf(config);
   const redis = redisOf(config);
   const queue = initSyncQueue({ connection: redis, prefix: config.prefix, name: config.queueName });
@@ -159,10 +166,28 @@ export async function startScheduler(
     logger: config.logger,
     reloadEveryMs: config.reloadEveryMs,
   });
+  // Subscriptions follow the registry: at start and with each reconcile of the schedules.
+  const subscribe = async (): Promise<void> => {
+    if (config.push !== undefined) {
+      const { instances } = await registry.config();
+      await reconcileAllSubscriptions(
+        instances,
+        (i) => createFhirStore(toFhirConnection(i), config.clientOptions),
+        config.push,
+        config.logger,
+      );
+    }
+  };
+  const pushReady = subscribe().catch(() => undefined);
   return {
+    pushReady,
     tick: (id) => scheduler.tick(id),
-    reconcile: () => scheduler.reconcile(),
+    reconcile: async () => {
+      await scheduler.reconcile();
+      await subscribe().catch(() => undefined);
+    },
     close: async () => {
+      await pushReady;
       await scheduler.close();
       await queue.close();
       redis.disconnect();

@@ -24,7 +24,7 @@ import { STATE_CODE_SYSTEM, parseCursor } from './state.ts';
 
 /** Inputs of {@link createSyncControl}. */
 export interface SyncControlDeps {
-  readonly queue: Pick<SyncQueue, 'addManual' | 'getJob' | 'ping'>;
+  readonly queue: Pick<SyncQueue, 'addManual' | 'addWake' | 'getJob' | 'ping'>;
   readonly config: () => Promise<InstancesConfig>;
   readonly globalStore: () => Promise<FhirStore>;
   readonly status?: StatusStore;
@@ -84,6 +84,13 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
       }
       const job: SyncJobData = { kind: 'reconcile', instanceId: inst.id, resourceType };
       return { jobId: await redis(() => deps.queue.addManual(job)) };
+    },
+    wake: async (instanceId, resourceType) => {
+      const inst = await instance(instanceId);
+      if (!inst.sendTypes.includes(resourceType)) {
+        throw SYNC_ERR_TYPE_NOT_SYNCED.create(inst.id, resourceType);
+      }
+      return { jobId: await redis(() => deps.queue.addWake({ kind: 'pass', instanceId: inst.id, resourceType })) };
     },
     getJob: (jobId) => redis(() => deps.queue.getJob(jobId)),
     status: async () => {

@@ -67,17 +67,33 @@ export class FakeSync implements SyncControl {
   #next = 1;
 
   readonly reconciles: { instanceId: string; resourceType: string }[] = [];
+  readonly wakes: { instanceId: string; resourceType: string }[] = [];
 
-  triggerReconcile(instanceId: string, resourceType: string): Promise<{ jobId: string }> {
+  /** The coded refusal of an unknown instance or type, as the real control gives it. */
+  #refusal(instanceId: string, resourceType: string): Error | undefined {
     const types = this.configured.get(instanceId);
     if (!types) {
-      return Promise.reject(TEST_ERR_UNKNOWN_INSTANCE.create(instanceId));
+      return TEST_ERR_UNKNOWN_INSTANCE.create(instanceId);
     }
-    if (!types.includes(resourceType)) {
-      return Promise.reject(TEST_ERR_TYPE_NOT_SYNCED.create(resourceType, instanceId));
+    return types.includes(resourceType) ? undefined : TEST_ERR_TYPE_NOT_SYNCED.create(resourceType, instanceId);
+  }
+
+  triggerReconcile(instanceId: string, resourceType: string): Promise<{ jobId: string }> {
+    const refused = this.#refusal(instanceId, resourceType);
+    if (refused) {
+      return Promise.reject(refused);
     }
     this.reconciles.push({ instanceId, resourceType });
     return Promise.resolve({ jobId: `reconcile:${instanceId}:${resourceType}:${this.#next++}` });
+  }
+
+  wake(instanceId: string, resourceType: string): Promise<{ jobId: string }> {
+    const refused = this.#refusal(instanceId, resourceType);
+    if (refused) {
+      return Promise.reject(refused);
+    }
+    this.wakes.push({ instanceId, resourceType });
+    return Promise.resolve({ jobId: `wake.${instanceId}.${resourceType}` });
   }
 
   triggerSync(instanceId: string, resourceType: string, range?: SyncRange): Promise<{ jobId: string }> {

@@ -13,6 +13,13 @@ export const API_ERR_UI_NOT_BUILT = defineError(
   false,
 );
 
+/** A push notification without the instance's token (or with another's). */
+export const API_ERR_PUSH_TOKEN = defineError(
+  'API_ERR_PUSH_TOKEN',
+  'The notification does not carry this instance\'s push token',
+  401,
+  false,
+);
 /** Missing bearer token. */
 export const API_ERR_UNAUTHENTICATED = defineError('API_ERR_UNAUTHENTICATED', 'A bearer token is required', 401, false);
 /** Token present but not valid (bad signature, expired, wrong issuer, unknown API key). */

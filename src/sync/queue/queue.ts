@@ -62,6 +62,12 @@ export interface SyncQueue {
   readonly queue: Queue;
   /** Adds a manual job (unique id, kept for a week). */
   addManual(job: SyncJobData, now?: number): Promise<string>;
+  /**
+   * Adds a wake-up pass (a push notification): coalesced, one waiting per (instance, type); a
+   * notification that arrives while that pass runs adds one follow-up, since the running pass
+   * may have read its feed before the change.
+   */
+  addWake(job: Extract<SyncJobData, { kind: 'pass' }>): Promise<string>;
   /** Adds a scheduled job (deterministic id: a no-op while the previous one is pending). */
   addScheduled(job: Extract<SyncJobData, { kind: 'pass' | 'reverse' | 'sweep' | 'reconcile' }>): Promise<string>;
   getJob(id: string): Promise<JobInfo | undefined>;
@@ -99,6 +105,19 @@ export function initSyncQueue(settings: QueueSettings): SyncQueue {
         priority: priorityOf(job),
         removeOnComplete: { age: 7 * 86_400, count: 5000 },
         removeOnFail: { age: 30 * 86_400, count: 5000 },
+      });
+      return added.id!;
+    },
+    addWake: async (job) => {
+      const base = `wake.${job.instanceId}.${job.resourceType}`;
+      const running = await queue.getJob(base);
+      const state = running === undefined ? undefined : await running.getState();
+      const id = state === 'active' ? `${base}.next` : base;
+      const added = await queue.add(job.kind, job, {
+        jobId: id,
+        priority: priorityOf(job),
+        removeOnComplete: true,
+        removeOnFail: true,
       });
       return added.id!;
     },

@@ -14,6 +14,10 @@ import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.config.SubscriptionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
 import ca.uhn.fhir.jpa.subscription.channel.config.SubscriptionChannelConfig;
+import ca.uhn.fhir.jpa.subscription.match.config.SubscriptionProcessorConfig;
+import ca.uhn.fhir.jpa.subscription.match.deliver.email.IEmailSender;
+import ca.uhn.fhir.jpa.subscription.submit.config.SubscriptionSubmitterConfig;
+import org.hl7.fhir.dstu2.model.Subscription.SubscriptionChannelType;
 import jakarta.persistence.EntityManagerFactory;
 import java.util.Map;
 import javax.sql.DataSource;
@@ -41,8 +45,12 @@ import org.springframework.transaction.annotation.EnableTransactionManagement;
 	ThreadPoolFactoryConfig.class,
 	JpaBatch2Config.class,
 	Batch2JobsConfig.class,
-	// Supplies the in-memory message broker that HAPI's batch2 job coordinator needs.
-	SubscriptionChannelConfig.class
+	// Supplies the in-memory message broker that HAPI's batch2 job coordinator (and the
+	// subscription pipeline) needs.
+	SubscriptionChannelConfig.class,
+	// REST-hook subscriptions: matching on write and delivery to the endpoint (push wake-up).
+	SubscriptionSubmitterConfig.class,
+	SubscriptionProcessorConfig.class
 })
 public class FhirJpaConfig {
 
@@ -81,7 +89,18 @@ public class FhirJpaConfig {
 
 	@Bean
 	public SubscriptionSettings subscriptionSettings() {
-		return new SubscriptionSettings();
+		SubscriptionSettings settings = new SubscriptionSettings();
+		// The sync service subscribes per type with rest-hook and no payload (a wake-up only).
+		settings.addSupportedSubscriptionType(SubscriptionChannelType.RESTHOOK);
+		return settings;
+	}
+
+	/** Only rest-hook is enabled; the delivery pipeline still asks for a mail sender. */
+	@Bean
+	public IEmailSender emailSender() {
+		return details -> {
+			throw new UnsupportedOperationException("email subscriptions are not enabled on this test server");
+		};
 	}
 
 	@Bean
