@@ -16,7 +16,7 @@ export const API_ERR_UI_NOT_BUILT = defineError(
 /** A push notification without the instance's token (or with another's). */
 export const API_ERR_PUSH_TOKEN = defineError(
   'API_ERR_PUSH_TOKEN',
-  'The notification does not carry this instance\'s push token',
+  "The notification does not carry this instance's push token",
   401,
   false,
 );
