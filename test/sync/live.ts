@@ -5,7 +5,7 @@
  * sync), reading what landed on the global server, and the PHI strings of the inputs.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
@@ -239,4 +239,71 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out waiting for ${label}`);
+}
+
+/** What a test that starts the whole service (`startService`) configures. */
+export interface ServiceSetup {
+  /** Short name: the temp dir, key id and Redis prefix are derived from it and a random suffix. */
+  readonly name: string;
+  readonly globalBase: string;
+  /** Extra lines of the `global:` section (two-space indented). */
+  readonly globalLines?: readonly string[];
+  readonly instanceId: string;
+  readonly localBase: string;
+  readonly sendTypes: readonly string[];
+  /** The instance's feed. @defaultValue `{ kind: fhir-history, settleMs: 500 }` */
+  readonly feed?: string;
+  /** Extra lines of the instance (four-space indented). */
+  readonly instanceLines?: readonly string[];
+  /** API_KEYS. */
+  readonly apiKeys: string;
+  /** Environment added to (or replacing) the defaults. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The files and environment of a service started by a test: an instances file with the global
+ * and one local that is never scheduled (cron once a year), a copy of the shipped rules, and an
+ * environment pointing at them with API and worker roles, a random key and a unique Redis prefix.
+ * @returns the temp dir and the environment.
+ */
+export async function serviceFiles(s: ServiceSetup): Promise<{ dir: string; env: Record<string, string> }> {
+  const run = uniq();
+  const dir = await mkdtemp(join(tmpdir(), `${s.name}-`));
+  await writeFile(
+    join(dir, 'instances.yaml'),
+    [
+      'version: 1',
+      'global:',
+      `  baseUrl: ${rootOf(s.globalBase)}`,
+      '  fhirUrlPath: fhir',
+      ...(s.globalLines ?? []),
+      'instances:',
+      `  - id: ${s.instanceId}`,
+      `    baseUrl: ${rootOf(s.localBase)}`,
+      '    fhirUrlPath: fhir',
+      `    feed: ${s.feed ?? '{ kind: fhir-history, settleMs: 500 }'}`,
+      `    sendTypes: [${s.sendTypes.join(', ')}]`,
+      ...(s.instanceLines ?? []),
+      "    schedule: '0 0 1 1 *'",
+      '',
+    ].join('\n'),
+  );
+  await copyFile('config/anonymization.yaml', join(dir, 'anonymization.yaml'));
+  const env: Record<string, string> = {
+    API_KEYS: s.apiKeys,
+    DEID_HMAC_KEY: `hex:${randomBytes(32).toString('hex')}`,
+    DEID_HMAC_KEY_ID: `${s.name}-${run}`,
+    API_HOST: '127.0.0.1',
+    API_PORT: '0',
+    FHIR_SYNC_ROLES: 'api,worker',
+    FHIR_SYNC_INSTANCES: join(dir, 'instances.yaml'),
+    FHIR_SYNC_REDIS_PREFIX: `fhir-sync-${s.name}-${run}`,
+    RULES_FILE: join(dir, 'anonymization.yaml'),
+    RULES_VERSIONS_DIR: join(dir, 'versions'),
+    RULES_WATCH_MS: '0',
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    ...s.env,
+  };
+  return { dir, env };
 }

@@ -15,8 +15,7 @@
  * elements when it stores a resource, so such a resource cannot come out of a HAPI local.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
@@ -29,7 +28,7 @@ import { startService } from '../../src/main.ts';
 import type { RunningService } from '../../src/main.ts';
 import { FROM_GLOBAL_TAG } from '../../src/sync/index.ts';
 import { fhirUrls } from '../servers/urls.ts';
-import { FIXTURES, fixture, loadBundle, rootOf, waitFor } from './live.ts';
+import { FIXTURES, fixture, loadBundle, serviceFiles, waitFor } from './live.ts';
 import { dumpRedis, needlesOf, scan } from './phi-scan.ts';
 import type { Needle, Section } from './phi-scan.ts';
 
@@ -101,42 +100,17 @@ describe('PHI leak: nothing identifying leaves the local side', () => {
   };
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'phi-leak-'));
-    await writeFile(
-      join(dir, 'instances.yaml'),
-      [
-        'version: 1',
-        'global:',
-        `  baseUrl: ${rootOf(urls.global)}`,
-        '  fhirUrlPath: fhir',
-        '  bundleSize: 50',
-        '  adminTypes: [Organization, Location]',
-        'instances:',
-        `  - id: ${INSTANCE}`,
-        `    baseUrl: ${rootOf(urls.localA)}`,
-        '    fhirUrlPath: fhir',
-        '    feed: { kind: fhir-history, settleMs: 500 }',
-        `    sendTypes: [${TYPES.join(', ')}]`,
-        '    references: { unsynced: mask, localOnlyAdmin: mask }',
-        "    schedule: '0 0 1 1 *'",
-        '',
-      ].join('\n'),
-    );
-    await copyFile('config/anonymization.yaml', join(dir, 'anonymization.yaml'));
-    const env: Record<string, string> = {
-      API_KEYS: `ops:operator+viewer:${OPERATOR}`,
-      DEID_HMAC_KEY: `hex:${randomBytes(32).toString('hex')}`,
-      DEID_HMAC_KEY_ID: `phi-${run}`,
-      API_HOST: '127.0.0.1',
-      API_PORT: '0',
-      FHIR_SYNC_ROLES: 'api,worker',
-      FHIR_SYNC_INSTANCES: join(dir, 'instances.yaml'),
-      FHIR_SYNC_REDIS_PREFIX: PREFIX,
-      RULES_FILE: join(dir, 'anonymization.yaml'),
-      RULES_VERSIONS_DIR: join(dir, 'versions'),
-      RULES_WATCH_MS: '0',
-      ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
-    };
+    const { env } = await serviceFiles({
+      name: 'phi-leak',
+      globalBase: urls.global,
+      globalLines: ['  bundleSize: 50', '  adminTypes: [Organization, Location]'],
+      instanceId: INSTANCE,
+      localBase: urls.localA,
+      sendTypes: TYPES,
+      instanceLines: ['    references: { unsynced: mask, localOnlyAdmin: mask }'],
+      apiKeys: `ops:operator+viewer:${OPERATOR}`,
+      env: { DEID_HMAC_KEY_ID: `phi-${run}`, FHIR_SYNC_REDIS_PREFIX: PREFIX },
+    });
     oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key: keyFromEnv(env) });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done): void {

@@ -5,8 +5,7 @@
  * docs/screenshots/ (the README shows them).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Patient } from '@medplum/fhirtypes';
 import { chromium } from 'playwright-core';
@@ -18,7 +17,7 @@ import { startService } from '../../../src/main.ts';
 import type { RunningService } from '../../../src/main.ts';
 import { sealingCodec } from '../../../src/sync/index.ts';
 import { fhirUrls } from '../../servers/urls.ts';
-import { getJson, primeCursors, rootOf, storeAt } from '../../sync/live.ts';
+import { getJson, primeCursors, serviceFiles, storeAt } from '../../sync/live.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = 'docs/screenshots';
@@ -78,45 +77,20 @@ async function setEditor(text: string): Promise<void> {
 
 beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
-  const dir = await mkdtemp(join(tmpdir(), 'webapp-'));
-  await writeFile(
-    join(dir, 'instances.yaml'),
-    [
-      'version: 1',
-      'global:',
-      `  baseUrl: ${rootOf(urls.global)}`,
-      '  fhirUrlPath: fhir',
-      'instances:',
-      `  - id: ${INSTANCE}`,
-      `    baseUrl: ${rootOf(urls.localB)}`,
-      '    fhirUrlPath: fhir',
-      '    feed: { kind: fhir-history, settleMs: 500 }',
-      `    sendTypes: [${TYPES.join(', ')}]`,
-      "    schedule: '0 0 1 1 *'",
-      '',
-    ].join('\n'),
-  );
-  await copyFile('config/anonymization.yaml', join(dir, 'anonymization.yaml'));
-  const env: Record<string, string> = {
-    API_KEYS: [
+  const { env } = await serviceFiles({
+    name: 'webapp',
+    globalBase: urls.global,
+    instanceId: INSTANCE,
+    localBase: urls.localB,
+    sendTypes: TYPES,
+    apiKeys: [
       `alice:compliance+viewer:${KEYS.alice}`,
       `bob:compliance+viewer:${KEYS.bob}`,
       `ops:operator+viewer:${KEYS.operator}`,
       `view:viewer:${KEYS.viewer}`,
     ].join(','),
-    DEID_HMAC_KEY: `hex:${randomBytes(32).toString('hex')}`,
-    DEID_HMAC_KEY_ID: `ui-${run}`,
-    API_HOST: '127.0.0.1',
-    API_PORT: '0',
-    FHIR_SYNC_ROLES: 'api,worker',
-    FHIR_SYNC_INSTANCES: join(dir, 'instances.yaml'),
-    FHIR_SYNC_REDIS_PREFIX: `fhir-sync-ui-${run}`,
-    RULES_FILE: join(dir, 'anonymization.yaml'),
-    RULES_VERSIONS_DIR: join(dir, 'versions'),
-    RULES_WATCH_MS: '0',
-    RULES_APPROVAL: 'two-step',
-    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
-  };
+    env: { RULES_APPROVAL: 'two-step' },
+  });
   // The shared locals hold other tests' data: start this instance's cursors now.
   const k = keyFromEnv(env);
   await primeCursors(storeAt(urls.global), sealingCodec(k.secret, k.id), INSTANCE, TYPES, new Date(Date.now() - 1000));
