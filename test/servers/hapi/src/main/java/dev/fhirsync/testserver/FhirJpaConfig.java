@@ -92,6 +92,10 @@ public class FhirJpaConfig {
 		SubscriptionSettings settings = new SubscriptionSettings();
 		// The sync service subscribes per type with rest-hook and no payload (a wake-up only).
 		settings.addSupportedSubscriptionType(SubscriptionChannelType.RESTHOOK);
+		// HAPI hands changes to subscription matching from a periodic job (every 5 s by default,
+		// hapi-fhir#6394), which would dominate push latency; a Subscription itself is queued at once.
+		settings.setSubscriptionIntervalInMs(250);
+		settings.setSubscriptionChangeQueuedImmediately(true);
 		return settings;
 	}
 
