@@ -105,9 +105,16 @@ describe('push wake-up', () => {
   });
 
   it('catches up from the cursor after a lost notification', async () => {
-    await fetch(subscriptionUrl, { method: 'DELETE' }); // notifications stop: as if lost
-    // The local drops the Subscription from its matcher asynchronously: until a change stays
-    // off the global for a while, its notification was not lost yet, so try another.
+    // Notifications are lost: the local now sends a token the service refuses (401). A change to a
+    // Subscription reaches the local's matcher asynchronously: until a change stays off the global
+    // for a while, its notification was not lost yet, so try another.
+    const sub = (await getJson<Subscription>(subscriptionUrl)).body;
+    const put = await fetch(subscriptionUrl, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ ...sub, channel: { ...sub.channel, header: [`x-fhir-sync-token: ${'0'.repeat(64)}`] } }),
+    });
+    expect(put.status).toBe(200);
     let id = '';
     for (let attempt = 1; ; attempt++) {
       id = `wake-${run}-lost-${attempt}`;
