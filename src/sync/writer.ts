@@ -27,12 +27,14 @@ import {
 } from '../shared/errors/index.ts';
 import { planBundles, transactionBundle } from './bundle.ts';
 import type { PutOp, WriteOp } from './bundle.ts';
+import { backoffDelay } from '../shared/backoff.ts';
+import type { BackoffPolicy } from '../shared/backoff.ts';
 import type { FhirStore } from './fhir-store.ts';
 import { readTransactionAnswer } from './response.ts';
 import type { TransactionAnswer } from './response.ts';
 
-/** Backoff for retryable failures of one transaction. */
-export interface RetryPolicy {
+/** Backoff for retryable failures of one transaction (delays: shared/backoff.ts). */
+export interface RetryPolicy extends BackoffPolicy {
   /** @defaultValue 6 */
   readonly attempts: number;
   /** @defaultValue 500 */
@@ -288,19 +290,6 @@ export async function retrying<T>(
       await deps.sleep(delay, deps.signal);
     }
   }
-}
-
-/**
- * Exponential backoff with full jitter: uniform in [0, min(max, base * 2^(attempt-1))], at
- * least 10% of the cap so retries never spin.
- * @param policy - base and cap.
- * @param attempt - the attempt that just failed (1-based).
- * @param random - uniform [0, 1).
- * @returns delay in ms.
- */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number): number {
-  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(cap * (0.1 + 0.9 * random()));
 }
 
 function answerStatus(a: TransactionAnswer): number {

@@ -10,9 +10,8 @@ import {
   syncWaves,
 } from '../../src/sync/index.ts';
 import { parseJobData, manualJobId, scheduledJobId } from '../../src/sync/queue/jobs.ts';
-import { cappedBackoff } from '../../src/sync/queue/queue.ts';
 import { toQueueError } from '../../src/sync/queue/worker.ts';
-import { backoffDelay } from '../../src/sync/writer.ts';
+import { backoffDelay } from '../../src/shared/backoff.ts';
 import { SINK_ERR_UNAVAILABLE, SYNC_ERR_INSTANCE_UNKNOWN } from '../../src/shared/errors/index.ts';
 import { UnrecoverableError } from 'bullmq';
 
@@ -153,10 +152,11 @@ describe('jobs', () => {
   });
 
   it('back off exponentially with jitter, capped', () => {
-    expect(cappedBackoff(1, 1000, 60_000, () => 0.5)).toBe(1000);
-    expect(cappedBackoff(4, 1000, 60_000, () => 0.5)).toBe(8000);
-    expect(cappedBackoff(30, 1000, 60_000, () => 0.5)).toBe(60_000);
-    expect(cappedBackoff(3, 1000, 60_000, () => 0)).toBe(2000);
+    const queue = { baseDelayMs: 1000, maxDelayMs: 60_000 };
+    expect(backoffDelay(queue, 1, () => 0.999)).toBeLessThanOrEqual(1000);
+    expect(backoffDelay(queue, 4, () => 0.999)).toBeGreaterThan(7900);
+    expect(backoffDelay(queue, 30, () => 0.999)).toBeLessThanOrEqual(60_000);
+    expect(backoffDelay(queue, 30, () => 0.999)).toBeGreaterThan(59_000);
     const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
     expect(backoffDelay(policy, 1, () => 0.999)).toBeLessThanOrEqual(100);
     expect(backoffDelay(policy, 3, () => 0)).toBe(40);

@@ -37,24 +37,6 @@ export interface QueueSettings {
 /** Name of the capped exponential backoff the workers implement. */
 export const CAPPED_BACKOFF = 'sync-capped';
 
-/**
- * Capped exponential backoff with jitter.
- * @param attemptsMade - attempts so far (1 after the first failure).
- * @param baseMs - first delay.
- * @param capMs - largest delay.
- * @param random - uniform [0, 1).
- * @returns delay in ms.
- */
-export function cappedBackoff(
-  attemptsMade: number,
-  baseMs: number,
-  capMs: number,
-  random: () => number = Math.random,
-): number {
-  const raw = Math.min(capMs, baseMs * 2 ** Math.max(0, attemptsMade - 1));
-  return Math.round(raw * (0.5 + random()));
-}
-
 /** The producer side. */
 export interface SyncQueue {
   readonly name: string;

@@ -31,7 +31,8 @@ import {
 import type { JobResult, SyncEngine } from '../engine.ts';
 import { parseJobData } from './jobs.ts';
 import type { InstanceLocks } from './lock.ts';
-import { DEFAULT_PREFIX, DEFAULT_QUEUE, cappedBackoff } from './queue.ts';
+import { backoffDelay } from '../../shared/backoff.ts';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE } from './queue.ts';
 import type { QueueSettings } from './queue.ts';
 import type { StatusStore } from './status.ts';
 
@@ -120,10 +121,12 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
     maxStalledCount: 10,
     settings: {
       backoffStrategy: (attemptsMade, _type, _err, job) =>
-        cappedBackoff(
+        backoffDelay(
+          {
+            baseDelayMs: Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 2000),
+            maxDelayMs: settings.maxBackoffMs ?? 60_000,
+          },
           attemptsMade,
-          Number((job?.opts.backoff as { delay?: number } | undefined)?.delay ?? 2000),
-          settings.maxBackoffMs ?? 60_000,
         ),
     },
   });
