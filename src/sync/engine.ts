@@ -16,13 +16,13 @@ import { assertEnabled, toFhirConnection } from '../instances/index.ts';
 import type { FeedConfig, InstancesConfig, ServerConnection } from '../instances/index.ts';
 import { createFhirClient } from '../shared/fhir-client.ts';
 import type { FhirClientOptions } from '../shared/fhir-client.ts';
-import { AppError, isRetryable, SYNC_ERR_JOB_INVALID } from '../shared/errors/index.ts';
+import { AppError, ErrorSide, isRetryable, SYNC_ERR_JOB_INVALID } from '../shared/errors/index.ts';
 import { recordAudit } from './audit.ts';
 import type { AuditInput } from './audit.ts';
 import { forwardChannel } from './channel.ts';
 import type { Channel } from './channel.ts';
 import type { JobProgress, SyncRange } from './control.ts';
-import { createFhirStore } from './fhir-store.ts';
+import { createFhirStore, storeOnSide } from './fhir-store.ts';
 import type { FhirStore } from './fhir-store.ts';
 import type { SyncMetrics } from './metrics.ts';
 import { runPass } from './pass.ts';
@@ -217,8 +217,13 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
       req.resourceType,
       direction === 'forward' ? 'send' : 'receive',
     );
-    const local = storeFor(inst);
-    const globalStore = globalFor(config.global);
+    // Forward reads the local and writes the global; reverse the other way round. Each store
+    // reports its failures with the codes of its side (FEED_ERR_* read, SINK_ERR_* written).
+    const local = storeOnSide(storeFor(inst), direction === 'forward' ? ErrorSide.source : ErrorSide.target);
+    const globalStore = storeOnSide(
+      globalFor(config.global),
+      direction === 'forward' ? ErrorSide.target : ErrorSide.source,
+    );
     if (direction === 'forward') {
       const pageSize = inst.feed.pageSize ?? Math.max(1, config.global.bundleSize - 1);
       return forwardChannel({
@@ -254,7 +259,9 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     metrics: deps.metrics,
     onBundleCap: learnBundleCap,
   };
-  const globalStore = async (): Promise<FhirStore> => globalFor((await deps.config()).global);
+  // The global holds cursors, quarantine and audit: the service writes there.
+  const globalStore = async (): Promise<FhirStore> =>
+    storeOnSide(globalFor((await deps.config()).global), ErrorSide.target);
   const audit = async (event: AuditInput): Promise<void> => {
     const store = deps.auditToGlobal === false ? undefined : await globalStore();
     await recordAudit({ logger: deps.logger, store }, event);

@@ -13,7 +13,8 @@ import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { codedCause, createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
 import type { FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
-import { AppError, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
+import { AppError, onSide, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
+import type { ErrorSide } from '../shared/errors/index.ts';
 
 /** An HTTP answer: status and parsed body. */
 export interface FhirAnswer {
@@ -138,4 +139,34 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
       return (ans.body as Resource | undefined)?.id;
     },
   };
+}
+
+/**
+ * The same store, its failures reported for one side (shared/errors/family.ts): FEED_ERR_* for
+ * the server a channel reads from, SINK_ERR_* for the one it writes to.
+ * @param store - a store.
+ * @param side - source or target.
+ * @returns the store whose errors carry that side's codes.
+ */
+export function storeOnSide(store: FhirStore, side: ErrorSide): FhirStore {
+  const recode = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      throw onSide(err, side);
+    });
+  return {
+    base: store.base,
+    transaction: (bundle, signal) => recode(store.transaction(bundle, signal)),
+    read: (type, id, signal) => recode(store.read(type, id, signal)),
+    searchAll: (type, query, signal) => recode(store.searchAll(type, query, signal)),
+    searchPages: (type, query, signal) => pagesOnSide(store.searchPages(type, query, signal), side),
+    create: (resource, signal) => recode(store.create(resource, signal)),
+  };
+}
+
+async function* pagesOnSide<T>(pages: AsyncIterable<T>, side: ErrorSide): AsyncGenerator<T> {
+  try {
+    yield* pages;
+  } catch (err) {
+    throw onSide(err, side);
+  }
 }

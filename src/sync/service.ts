@@ -15,7 +15,7 @@ import type { AuditInput } from './audit.ts';
 import type { JobProgress, SyncControl } from './control.ts';
 import { createSyncEngine } from './engine.ts';
 import type { InstanceLockFn, JobResult, SyncEngine, SyncJobData } from './engine.ts';
-import { createFhirStore } from './fhir-store.ts';
+import { createFhirStore, storeOnSide } from './fhir-store.ts';
 import type { FhirStore } from './fhir-store.ts';
 import type { SyncMetrics } from './metrics.ts';
 import type { PassRequest, PassSummary } from './pass.ts';
@@ -31,7 +31,7 @@ import { initSyncWorker } from './queue/worker.ts';
 import { sealingCodec } from './seal.ts';
 import { createSyncControl } from './sync-control.ts';
 import type { RetryPolicy } from './writer.ts';
-import { SYNC_ERR_LOCKED } from '../shared/errors/index.ts';
+import { ErrorSide, SYNC_ERR_LOCKED } from '../shared/errors/index.ts';
 
 /** Settings every part shares. */
 export interface SyncServiceConfig {
@@ -172,7 +172,7 @@ export async function startScheduler(
       const { instances } = await registry.config();
       await reconcileAllSubscriptions(
         instances,
-        (i) => createFhirStore(toFhirConnection(i), config.clientOptions),
+        (i) => storeOnSide(createFhirStore(toFhirConnection(i), config.clientOptions), ErrorSide.target),
         config.push,
         config.logger,
       );
@@ -227,7 +227,7 @@ export async function openSyncControl(
     const conn = toFhirConnection((await registry.config()).global);
     const key = JSON.stringify(conn);
     if (cached?.key !== key) {
-      cached = { key, store: createFhirStore(conn, config.clientOptions) };
+      cached = { key, store: storeOnSide(createFhirStore(conn, config.clientOptions), ErrorSide.target) };
     }
     return cached.store;
   };

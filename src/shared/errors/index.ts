@@ -11,3 +11,4 @@ export * from './api.ts';
 export * from './feed.ts';
 export * from './config.ts';
 export * from './deid.ts';
+export * from './family.ts';

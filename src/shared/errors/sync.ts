@@ -193,5 +193,50 @@ export const SINK_ERR_BAD_RESPONSE = defineError('SINK_ERR_BAD_RESPONSE', 'Unexp
 export const SINK_ERR_REQUEST = defineError('SINK_ERR_REQUEST', 'Request %s %s failed with HTTP %s', 502, false);
 /** The server answered 5xx or 429 to a read or search. */
 export const SINK_ERR_SERVER = defineError('SINK_ERR_SERVER', 'FHIR server answered HTTP %s to %s %s', 503, true);
+/*
+ * Transport failures on the server written to: twins of the FEED_ERR_* the shared transport
+ * raises (errors/family.ts recodes them by side), same template, status and retryable flag.
+ */
+/** A request to the server written to timed out. */
+export const SINK_ERR_TIMEOUT = defineError('SINK_ERR_TIMEOUT', 'Request to %s timed out after %s ms', 504, true);
+/** The server written to could not be reached (refused, reset, DNS, TLS handshake). */
+export const SINK_ERR_CONNECTION = defineError('SINK_ERR_CONNECTION', 'Could not reach %s (%s)', 502, true);
+/** The network policy refused the address of the server written to. */
+export const SINK_ERR_ADDRESS_REFUSED = defineError(
+  'SINK_ERR_ADDRESS_REFUSED',
+  'Connection for %s refused by the network policy (%s)',
+  502,
+  false,
+);
+/** The server written to redirected elsewhere (another origin, too many hops). */
+export const SINK_ERR_REDIRECT_REFUSED = defineError(
+  'SINK_ERR_REDIRECT_REFUSED',
+  'Redirect from %s refused (%s)',
+  502,
+  false,
+);
+/** An answer of the server written to is larger than the cap. */
+export const SINK_ERR_RESPONSE_TOO_LARGE = defineError(
+  'SINK_ERR_RESPONSE_TOO_LARGE',
+  'Answer from %s is larger than %s bytes',
+  502,
+  false,
+);
+/** The CA file of the server written to cannot be read. */
+export const SINK_ERR_TLS_CA = defineError('SINK_ERR_TLS_CA', 'Cannot read the CA file %s (%s)', 500, false);
+/** The token endpoint of the server written to refused the client credentials. */
+export const SINK_ERR_TOKEN_REJECTED = defineError(
+  'SINK_ERR_TOKEN_REJECTED',
+  'Token endpoint %s refused the client credentials (%s)',
+  502,
+  false,
+);
+/** The token endpoint of the server written to is unavailable. */
+export const SINK_ERR_TOKEN_UNAVAILABLE = defineError(
+  'SINK_ERR_TOKEN_UNAVAILABLE',
+  'Token endpoint %s is unavailable (%s)',
+  503,
+  true,
+);
 /** An unexpected failure inside the engine (a bug); only the error's class name is kept. */
 export const SYNC_ERR_INTERNAL = defineError('SYNC_ERR_INTERNAL', 'Internal error in %s (%s)', 500, false);
