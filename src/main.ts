@@ -15,18 +15,10 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import { createAnonymizer, keyFromEnv } from './anonymizer/index.ts';
-import type { Anonymizer, CompiledRules, DeidKey } from './anonymizer/index.ts';
-import {
-  anonymizerRulesEngine,
-  apiSettingsFromEnv,
-  intFromEnv,
-  authConfigFromEnv,
-  buildApp,
-  buildOpsApp,
-  createFileRulesStore,
-} from './api/index.ts';
-import type { ApiSettings, AuthConfig, RulesStore } from './api/index.ts';
+import { anonymizerRulesEngine, createAnonymizer, createFileRulesStore, keyFromEnv } from './anonymizer/index.ts';
+import type { Anonymizer, CompiledRules, DeidKey, RulesStore } from './anonymizer/index.ts';
+import { apiSettingsFromEnv, intFromEnv, authConfigFromEnv, buildApp, buildOpsApp } from './api/index.ts';
+import type { ApiSettings, AuthConfig } from './api/index.ts';
 import {
   DEFAULT_PROFILES_DIR,
   bundleCapsOf,

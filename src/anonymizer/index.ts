@@ -4,6 +4,10 @@
  * the key from the environment (`keyFromEnv`), bind both (`createAnonymizer`), then call
  * `deidentify(resources, { instanceId })` per batch. `coverage(rules)` lists the PHI-capable
  * elements no rule covers.
+ *
+ * The rules store (`store/`: the rules file in use, its versions, four-eyes approval, file
+ * watcher, previews) is the one part that does I/O; workers and the API both take their rules
+ * from it (`createFileRulesStore` with `anonymizerRulesEngine()`).
  */
 export type * from './types.ts';
 export type { CompiledRules, Rule, RulesProblem, RulesSettings, Selector, SafeHarborCategory } from './rules/types.ts';
@@ -17,3 +21,4 @@ export { coverage, SAFE_HARBOR_CATEGORIES } from './coverage.ts';
 export type { CoverageReport, CoverageEntry } from './coverage.ts';
 export { KEY_ID_TAG_SYSTEM, RULES_VERSION_TAG_SYSTEM, SECURITY_LABEL_SYSTEM } from './engine/mark.ts';
 export { PSEUDONYM_PATTERN } from './engine/pseudonym.ts';
+export * from './store/index.ts';

@@ -171,7 +171,9 @@ export function toProblem(err: AppError, path: string): Problem {
 /**
  * The per-item problems an error carries in its details (`items`, `problems`, `errors` or
  * `issues`; each a string or an object with message/line/column/path/code), plus a
- * top-level line/column when present.
+ * top-level line/column when present. This is also where the rules store's own items
+ * (RulesProblemItem in API_ERR_RULES_INVALID's `items`: message, path, ...) become HTTP
+ * problem items (detail, location, ...).
  * @param err - the error.
  * @returns problem items, possibly empty.
  */

@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import type { SyncControl } from '../sync/control.ts';
 import type { AuthConfig } from './auth/config.ts';
-import type { RulesStore } from './rules/types.ts';
+import type { RulesStore } from '../anonymizer/index.ts';
 
 /** The three roles of the service, as an `as const` object plus a union of the same name. */
 export const Role = {

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anonymizerRulesEngine, createFileRulesStore } from '../../src/api/index.ts';
+import { anonymizerRulesEngine, createFileRulesStore } from '../../src/anonymizer/index.ts';
 import { makeKey } from '../../src/anonymizer/index.ts';
 import { openInstanceRegistry } from '../../src/instances/index.ts';
 import { ADDRESSES, heapAfterGc, hostileValue, pick, prng, SEGMENTS } from '../shared/hostile.ts';

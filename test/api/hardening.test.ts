@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anonymizerRulesEngine, createFileRulesStore } from '../../src/api/index.ts';
+import { anonymizerRulesEngine, createFileRulesStore } from '../../src/anonymizer/index.ts';
 import { makeKey } from '../../src/anonymizer/index.ts';
 import { openSyncControl } from '../../src/sync/index.ts';
 import { bearer, KEYS, setup } from './helpers.ts';

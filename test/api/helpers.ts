@@ -11,15 +11,10 @@ import { Registry, Counter } from 'prom-client';
 import { parseDocument, isMap, isSeq, isScalar } from 'yaml';
 import type { Resource } from '@medplum/fhirtypes';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, createFileRulesStore, parseApiKeys } from '../../src/api/index.ts';
-import type {
-  ApiAuditEvent,
-  AppOptions,
-  AuthConfig,
-  InstanceRecord,
-  RulesEngine,
-  RulesStore,
-} from '../../src/api/index.ts';
+import { buildApp, parseApiKeys } from '../../src/api/index.ts';
+import type { ApiAuditEvent, AppOptions, AuthConfig, InstanceRecord } from '../../src/api/index.ts';
+import { createFileRulesStore } from '../../src/anonymizer/index.ts';
+import type { RulesEngine, RulesStore } from '../../src/anonymizer/index.ts';
 import type { Anonymizer } from '../../src/anonymizer/types.ts';
 import type { JobInfo, QuarantineItem, SyncControl, SyncRange, TypeStatus } from '../../src/sync/control.ts';
 import { defineError } from '../../src/shared/errors/index.ts';

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createFileRulesStore } from '../../src/api/rules/store.ts';
+import { createFileRulesStore } from '../../src/anonymizer/index.ts';
 import { bearer, KEYS, RULES_V1, RULES_V2, setup, testEngine } from './helpers.ts';
 import type { TestContext } from './helpers.ts';
 

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Patient } from '@medplum/fhirtypes';
-import { anonymizerRulesEngine, createFileRulesStore } from '../../src/api/index.ts';
-import { makeKey } from '../../src/anonymizer/index.ts';
+import { anonymizerRulesEngine, createFileRulesStore, makeKey } from '../../src/anonymizer/index.ts';
 import { bearer, KEYS, setup } from './helpers.ts';
 import type { TestContext } from './helpers.ts';
 

@@ -1,9 +1,9 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, KEYS, RULES_V1, RULES_V2, setup, testEngine } from './helpers.ts';
+import { bearer, KEYS, RULES_V1, RULES_V2, setup } from './helpers.ts';
 import type { TestContext } from './helpers.ts';
-import { createFileRulesStore, rulesVersionOf } from '../../src/api/index.ts';
+import { rulesVersionOf } from '../../src/anonymizer/index.ts';
 
 const BAD_RULES =
   'rules:\n  - path: Patient.name\n    method: redact\n  - path: Patient.birthDate\n    method: scramble\n';
@@ -162,57 +162,5 @@ describe('rules routes', () => {
       rulesVersion: 't-2',
       coverage: { paths: ['Patient.name', 'Patient.birthDate'] },
     });
-  });
-});
-
-describe('file rules store', () => {
-  it('refuses to open over an invalid rules file', async () => {
-    const ctx = await setup();
-    await ctx.app.close();
-    await writeFile(ctx.rulesFile, BAD_RULES);
-    await expect(
-      createFileRulesStore({ file: ctx.rulesFile, versionsDir: ctx.versionsDir, engine: testEngine }),
-    ).rejects.toMatchObject({
-      code: 'TEST_ERR_RULES',
-    });
-  });
-
-  it('keeps its versions directory out of git', async () => {
-    const ctx = await setup();
-    await ctx.app.close();
-    expect(await readFile(join(ctx.versionsDir, '.gitignore'), 'utf8')).toBe('*\n');
-  });
-
-  it('picks up a valid change on disk and ignores an invalid one', async () => {
-    const ctx = await setup();
-    await ctx.app.close();
-    const errors: unknown[] = [];
-    const store = await createFileRulesStore({
-      file: ctx.rulesFile,
-      versionsDir: ctx.versionsDir,
-      engine: testEngine,
-      watchIntervalMs: 20,
-      onError: (e) => errors.push(e),
-    });
-    const seen: string[] = [];
-    store.onRulesChanged((s) => seen.push(s.version));
-    await writeFile(ctx.rulesFile, BAD_RULES);
-    await expect.poll(() => errors.length, { timeout: 2000 }).toBe(1);
-    expect(store.current().version).toBe(rulesVersionOf(RULES_V1));
-    await writeFile(ctx.rulesFile, RULES_V2);
-    await expect.poll(() => store.current().version, { timeout: 2000 }).toBe(rulesVersionOf(RULES_V2));
-    expect(seen).toEqual([rulesVersionOf(RULES_V2)]);
-    expect((await store.history())[0]).toMatchObject({ version: rulesVersionOf(RULES_V2), author: 'filesystem' });
-    store.close();
-  });
-
-  it('serializes concurrent replacements', async () => {
-    const ctx = await setup();
-    await ctx.app.close();
-    const texts = [0, 1, 2, 3].map((i) => `${RULES_V1}# edit ${i}\n`);
-    await Promise.all(texts.map((t, i) => ctx.rules.replace(t, { author: `u${i}` })));
-    const history = await ctx.rules.history();
-    expect(history.map((h) => h.author)).toEqual(['u3', 'u2', 'u1', 'u0', 'filesystem']);
-    expect(await readFile(ctx.rulesFile, 'utf8')).toBe(texts[3]);
   });
 });

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { API_ERR_INSTANCE_NOT_FOUND } from '../../shared/errors/index.ts';
 import { audited } from '../audit.ts';
 import type { RequestAuditor } from '../audit.ts';
-import type { RulesStore } from '../rules/types.ts';
+import type { RulesStore } from '../../anonymizer/index.ts';
 import type { InstanceRegistryLike } from '../types.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import { instanceIdSchema, problemResponses } from '../schemas.ts';

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SyncControl } from '../../sync/control.ts';
 import { audited } from '../audit.ts';
 import type { RequestAuditor } from '../audit.ts';
-import type { RulesStore } from '../rules/types.ts';
+import type { RulesStore } from '../../anonymizer/index.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import {
   emptyBodyAsObject,

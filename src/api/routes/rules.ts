@@ -18,7 +18,7 @@ import { audited } from '../audit.ts';
 import type { RequestAuditor } from '../audit.ts';
 import { capItems, cut, problemItems, problemSchema } from '../problems.ts';
 import { MAX_RESOURCE_DEPTH, nestsDeeperThan } from '../../shared/json-depth.ts';
-import type { RulesStore } from '../rules/types.ts';
+import type { RulesStore } from '../../anonymizer/index.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import { problemResponses } from '../schemas.ts';
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { SyncControl } from '../../sync/control.ts';
-import type { RulesStore } from '../rules/types.ts';
+import type { RulesStore } from '../../anonymizer/index.ts';
 import { READ_ROLES } from '../types.ts';
 import { problemResponses, typeStatusSchema } from '../schemas.ts';
 

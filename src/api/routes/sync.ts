@@ -10,7 +10,7 @@ import type { SyncControl, SyncRange } from '../../sync/control.ts';
 import { API_ERR_JOB_NOT_FOUND, API_ERR_VALIDATION } from '../../shared/errors/index.ts';
 import { audited } from '../audit.ts';
 import type { RequestAuditor } from '../audit.ts';
-import type { RulesStore } from '../rules/types.ts';
+import type { RulesStore } from '../../anonymizer/index.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import {
   emptyBodyAsObject,

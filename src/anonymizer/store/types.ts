@@ -1,10 +1,12 @@
 /**
- * The rules store as the API (and the sync side) sees it: the rules file in use, its
- * accepted versions, validation, preview and coverage. The rules engine itself stays in
- * src/anonymizer; the store reaches it through a RulesEngine adapter.
+ * The rules store as the workers and the API see it: the rules file in use, its accepted
+ * versions, validation, preview and coverage. The store knows nothing of HTTP: a refused
+ * text carries {@link RulesProblemItem}s, which the API maps to its own problem shape. The
+ * store reaches the rules engine only through the RulesEngine adapter, so tests can give it
+ * a small engine of their own.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import type { Anonymizer, DeidOutcome, DeidReport } from '../../anonymizer/types.ts';
+import type { Anonymizer, DeidOutcome, DeidReport } from '../types.ts';
 import type { AppError } from '../../shared/errors/index.ts';
 
 /** One accepted version of the rules file. */
@@ -43,6 +45,23 @@ export type ApprovalMode = (typeof ApprovalMode)[keyof typeof ApprovalMode];
 export interface RulesSnapshot<R = unknown> extends RulesVersionInfo {
   readonly text: string;
   readonly rules: R;
+}
+
+/**
+ * One problem of a refused rules text, in the store's own terms. API_ERR_RULES_INVALID
+ * carries a list of them in `details.items` (the engine's code stays in `details.engineCode`).
+ */
+export interface RulesProblemItem {
+  /** What is wrong (the engine's message, or its code when it gave no message). */
+  readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+  /** Where inside the text or its source the engine placed it, e.g. `rules[3].select.path`. */
+  readonly path?: string;
+  /** JSON pointer, when the engine gave one. */
+  readonly pointer?: string;
+  /** The engine's code for this one problem. */
+  readonly code?: string;
 }
 
 /** Result of checking a rules text without saving it. */

@@ -1,12 +1,17 @@
 /**
- * The rules store's adapter over the real de-identification engine (src/anonymizer).
+ * The rules store's adapter over the real de-identification engine (the rest of src/anonymizer;
+ * imported module by module, since src/anonymizer/index.ts re-exports this folder).
  * Previews run with their own key, random per process unless given: a preview must never
  * hand out the pseudonyms or date shifts of real data, or the preview route would become an
  * oracle linking a known patient to their record on the global server.
  */
 import { randomBytes } from 'node:crypto';
-import { coverage, createAnonymizer, loadRules, makeKey } from '../../anonymizer/index.ts';
-import type { CompiledRules, DeidKey } from '../../anonymizer/index.ts';
+import { coverage } from '../coverage.ts';
+import { createAnonymizer } from '../engine/anonymizer.ts';
+import { makeKey } from '../engine/key.ts';
+import type { DeidKey } from '../engine/key.ts';
+import { loadRules } from '../rules/load.ts';
+import type { CompiledRules } from '../rules/types.ts';
 import { AppError, CFG_ERR_RULES_INVALID } from '../../shared/errors/index.ts';
 import type { RulesEngine } from './types.ts';
 

@@ -15,10 +15,10 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { atomicWrite } from '../../shared/atomic-write.ts';
 import { basename, join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
-import type { Anonymizer } from '../../anonymizer/types.ts';
+import { atomicWrite } from '../../shared/atomic-write.ts';
+import type { Anonymizer } from '../types.ts';
 import {
   API_ERR_RULES_INVALID,
   API_ERR_RULES_NOT_PROPOSED,
@@ -28,7 +28,7 @@ import {
   API_ERR_RULES_VERSION_NOT_FOUND,
   AppError,
 } from '../../shared/errors/index.ts';
-import { problemItems } from '../problems.ts';
+import { refusalItems } from './problems.ts';
 import { ApprovalMode, VersionStatus } from './types.ts';
 import type {
   PreviewResult,
@@ -282,8 +282,7 @@ class FileRulesStore<R> implements RulesStore<R> {
       return this.#opts.engine.load(text, source);
     } catch (err) {
       if (err instanceof AppError) {
-        const items = problemItems(err);
-        const list = items.length > 0 ? items : [{ detail: err.message, code: err.code }];
+        const list = refusalItems(err);
         throw API_ERR_RULES_INVALID.createWith({ location: source, items: list, engineCode: err.code }, [list.length], {
           cause: err,
         });
