@@ -6,7 +6,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseInstances } from '../../src/instances/index.ts';
-import { AppError, FEED_ERR_CONNECTION, onSide, SINK_ERR_SERVER } from '../../src/shared/errors/index.ts';
+import { FEED_ERR_CONNECTION, onSide, SINK_ERR_SERVER } from '../../src/shared/errors/index.ts';
+import type { AppError } from '../../src/shared/errors/index.ts';
 import { createSyncEngine } from '../../src/sync/engine.ts';
 import { storeOnSide } from '../../src/sync/fhir-store.ts';
 import type { FhirStore } from '../../src/sync/fhir-store.ts';
@@ -25,7 +26,7 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
   );
 }
 
-function failingStore(err: unknown): FhirStore {
+function failingStore(err: Error): FhirStore {
   const fail = (): Promise<never> => Promise.reject(err);
   return {
     base: 'http://x/fhir',
@@ -34,7 +35,7 @@ function failingStore(err: unknown): FhirStore {
     searchAll: fail,
     create: fail,
     searchPages: async function* () {
-      yield [];
+      yield await Promise.resolve([]);
       throw err;
     },
   };
