@@ -92,15 +92,21 @@ export interface ApiKeysText {
 
 /** JWT settings (AUTH_JWT_*), present when issuer and JWKS URL are both set. */
 export interface JwtEnv {
+  /** Expected `iss` claim (AUTH_JWT_ISSUER). */
   readonly issuer: string;
+  /** Where the issuer publishes its signing keys (AUTH_JWT_JWKS_URL, http or https). */
   readonly jwksUrl: string;
-  /** AUTH_JWT_AUDIENCE; not checked when absent. */
+  /** Expected `aud` claim (AUTH_JWT_AUDIENCE); not checked when absent. */
   readonly audience?: string;
-  /** @defaultValue 'roles' (AUTH_JWT_ROLES_CLAIM) */
+  /**
+   * Claim holding the roles: an array of strings or a space-separated string; a dotted
+   * path reaches nested claims (Keycloak: `realm_access.roles`).
+   * @defaultValue 'roles' (AUTH_JWT_ROLES_CLAIM)
+   */
   readonly rolesClaim: string;
   /** @defaultValue DEFAULT_JWT_ALGORITHMS (AUTH_JWT_ALGORITHMS, comma-separated, asymmetric only) */
   readonly algorithms: readonly string[];
-  /** @defaultValue 30 (AUTH_JWT_CLOCK_TOLERANCE, seconds, 0-600) */
+  /** Allowed clock skew for exp/nbf. @defaultValue 30 (AUTH_JWT_CLOCK_TOLERANCE, seconds, 0-600) */
   readonly clockToleranceSeconds: number;
 }
 
@@ -227,7 +233,9 @@ const API_VARS = z.object({
   RULES_FILE: blankUnset(z.string().default('config/anonymization.yaml')),
   RULES_VERSIONS_DIR: blankUnset(z.string().default('data/rules-versions')),
   RULES_WATCH_MS: blankUnset(int(0, 3_600_000).default(5000)),
-  RULES_APPROVAL: blankUnset(z.enum(['one-step', 'two-step'], { error: 'must be one-step or two-step' }).default('two-step')),
+  RULES_APPROVAL: blankUnset(
+    z.enum(['one-step', 'two-step'], { error: 'must be one-step or two-step' }).default('two-step'),
+  ),
 });
 
 const ASYMMETRIC = 'only asymmetric algorithms are accepted';
@@ -259,7 +267,8 @@ const JWT_VARS = z.object({
  */
 function parseVars<S extends z.ZodObject>(schema: S, env: Env, problems: string[]): z.output<S> {
   const out: Record<string, unknown> = {};
-  for (const [name, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+  const shape: Readonly<Record<string, z.ZodType>> = schema.shape;
+  for (const [name, field] of Object.entries(shape)) {
     const result = field.safeParse(env[name]);
     if (result.success) {
       out[name] = result.data;
@@ -549,4 +558,3 @@ export function throwProblems(problems: readonly string[]): void {
     throw API_ERR_CONFIG.createWith({ problems: [...problems] }, [problems.join('; ')]);
   }
 }
-
