@@ -13,7 +13,7 @@
  * Steps 2 and 3 run in rounds, each on a quiet machine; P2 is the median ratio.
  * Prints figures only; needs the HAPI test servers (`npm run servers:start`) and skips
  * itself when they are down. Environment: BENCH_BUNDLES, BENCH_SYNTHEA_DIR, FHIR_GLOBAL_URL,
- * FHIR_LOCAL_A_URL, BENCH_ROUNDS.
+ * FHIR_LOCAL_A_URL, BENCH_ROUNDS, BENCH_DETAIL=1 (requests by kind).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -196,12 +196,20 @@ instances:
     ).config;
     const recorded: string[] = [];
     let globalMs = 0;
+    // Requests by kind (server, method), with their summed time: where a slow sweep spends it.
+    const byKind = new Map<string, { n: number; ms: number }>();
     const fetchRecording = async (url: string, init?: RequestInit): Promise<Response> => {
       const isTx = init?.method === 'POST' && url.replace(/\/$/, '') === GLOBAL.replace(/\/$/, '');
       const t = performance.now();
       const res = await fetch(url, init);
+      const ms = performance.now() - t;
+      const kind = `${url.startsWith(GLOBAL) ? 'global' : 'local'} ${init?.method ?? 'GET'} ${/\/_history/.test(url) ? '_history' : (/\/fhir\/?([A-Za-z]*)/.exec(url.replace(/^https?:\/\/[^/]+/, ''))?.[1] ?? '') || 'tx'}`;
+      const k = byKind.get(kind) ?? { n: 0, ms: 0 };
+      k.n++;
+      k.ms += ms;
+      byKind.set(kind, k);
       if (isTx) {
-        globalMs += performance.now() - t;
+        globalMs += ms;
         recorded.push(typeof init.body === 'string' ? init.body : '');
       }
       return res;
@@ -240,6 +248,14 @@ instances:
       `sweep with ${channels} channel(s): ${written} resources in ${transactions} transactions (${TYPES.length} passes) in ${secs.toFixed(1)} s = ${(written / secs).toFixed(1)} resources/s` +
         `; de-identification ${(deidMs / 1000).toFixed(2)} s (${deidCount} resources), time inside global transactions ${(globalMs / 1000).toFixed(1)} s`,
     );
+    if (process.env.BENCH_DETAIL === '1') {
+      console.log(
+        `  requests: ${[...byKind]
+          .sort((a, b) => b[1].ms - a[1].ms)
+          .map(([k, v]) => `${k} ${v.n}x ${(v.ms / 1000).toFixed(1)} s`)
+          .join('; ')}`,
+      );
+    }
     return { written, secs, recorded };
   };
 

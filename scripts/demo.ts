@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Bundle, Organization, Patient } from '@medplum/fhirtypes';
-import { createAnonymizer, keyFromEnv, loadRulesFile } from '../src/anonymizer/index.ts';
+import { createAnonymizer, deidKeyFrom, loadRulesFile } from '../src/anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../src/shared/env.ts';
 import { startService } from '../src/main.ts';
 import type { RunningService } from '../src/main.ts';
 import { startServers } from '../test/servers/servers.ts';
@@ -306,7 +307,7 @@ async function report(
   if (first) {
     const anonymizer = createAnonymizer({
       rules: loadRulesFile(env.RULES_FILE ?? 'config/anonymization.yaml'),
-      key: keyFromEnv(env),
+      key: deidKeyFrom(parseDeidKeyEnv(env)),
     });
     const local = (await (await fetch(`${urls.localA}/Patient/${first.patientId}`)).json()) as Patient;
     const globalId = anonymizer.pseudonymousId(first.instanceId, 'Patient', first.patientId);

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { liveAnonymizer, parseRoles, startService } from '../src/main.ts';
+import { liveAnonymizer, rolesFlag, startService } from '../src/main.ts';
 import type { Anonymizer } from '../src/anonymizer/index.ts';
+import { checkEnv } from '../src/shared/env.ts';
+import type { Env, ServiceRole } from '../src/shared/env.ts';
+
+/** The roles a process runs: the --roles flag over FHIR_SYNC_ROLES, as the service reads them. */
+function parseRoles(argv: readonly string[], env: Env): readonly ServiceRole[] {
+  return checkEnv(env, { roles: rolesFlag(argv) }).settings.roles;
+}
 
 describe('roles of a process', () => {
   it('runs every role by default', () => {

@@ -1,7 +1,7 @@
 /**
  * Public face of src/anonymizer: the de-identification engine. Load rules once
  * (`loadRules` / `loadRulesFile`: every problem with line and column, or frozen rules), read
- * the key from the environment (`keyFromEnv`), bind both (`createAnonymizer`), then call
+ * the key from its settings (`deidKeyFrom`), bind both (`createAnonymizer`), then call
  * `deidentify(resources, { instanceId })` per batch. `coverage(rules)` lists the PHI-capable
  * elements no rule covers.
  *
@@ -15,8 +15,8 @@ export { loadRules, loadRulesFile, DEFAULT_SETTINGS } from './rules/load.ts';
 export type { LoadRulesOptions, LoadRulesFileOptions } from './rules/load.ts';
 export { createAnonymizer } from './engine/anonymizer.ts';
 export type { AnonymizerOptions } from './engine/anonymizer.ts';
-export { keyFromEnv, makeKey, MIN_KEY_BYTES } from './engine/key.ts';
-export type { DeidKey, KeyFromEnvOptions } from './engine/key.ts';
+export { deidKeyFrom, makeKey, MIN_KEY_BYTES } from './engine/key.ts';
+export type { DeidKey } from './engine/key.ts';
 export { coverage, SAFE_HARBOR_CATEGORIES } from './coverage.ts';
 export type { CoverageReport, CoverageEntry } from './coverage.ts';
 export { KEY_ID_TAG_SYSTEM, RULES_VERSION_TAG_SYSTEM, SECURITY_LABEL_SYSTEM } from './engine/mark.ts';

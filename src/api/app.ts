@@ -27,15 +27,15 @@ import { hookRoutes } from './routes/hooks.ts';
 import { syncRoutes } from './routes/sync.ts';
 import { UI_PREFIX, uiRoutes } from './routes/ui.ts';
 import type { AppOptions } from './types.ts';
+import {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from '../shared/env.ts';
 
-/** Default largest request body: 1 MiB (a rules file or a few sample resources). */
-export const DEFAULT_BODY_LIMIT = 1_048_576;
-/** Default rate limit: 600 requests per minute per client address. */
-export const DEFAULT_RATE_LIMIT = { max: 600, timeWindowMs: 60_000 } as const;
-/** Default time /readyz waits for the sync side. */
-export const DEFAULT_READY_TIMEOUT_MS = 3_000;
-/** Default time a client has to send a whole request (headers and body). */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+// The defaults are those of the environment variables (src/shared/env.ts owns both).
+export { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT, DEFAULT_READY_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS };
 
 function checkOptions(options: AppOptions): void {
   const problems: string[] = [];

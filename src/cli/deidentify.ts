@@ -10,7 +10,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Questionnaire, Resource } from '@medplum/fhirtypes';
-import { createAnonymizer, keyFromEnv, loadRulesFile } from '../anonymizer/index.ts';
+import { createAnonymizer, deidKeyFrom, loadRulesFile } from '../anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../shared/env.ts';
 import type { DeidOutcome, DeidReport } from '../anonymizer/index.ts';
 import type { CliIo } from './main.ts';
 import { DEFAULT_RULES_PATH } from './rules.ts';
@@ -80,7 +81,8 @@ function execute(argv: string[], io: CliIo, deps: DeidentifyDeps): number {
     (values.help ? io.stdout : io.stderr).write(USAGE);
     return values.help ? 0 : 2;
   }
-  const key = keyFromEnv(io.env);
+  // Only the key: a preview must not fail on settings of the service it does not start.
+  const key = deidKeyFrom(parseDeidKeyEnv(io.env));
   const rules = loadRulesFile(values.rules ?? DEFAULT_RULES_PATH);
   const input = parseInput(readText(positionals[0] as string));
   if (typeof input === 'string') {

@@ -10,17 +10,11 @@
  * service will use, and saved as the global's server profile (FHIR_SYNC_PROFILES_DIR) that
  * workers read at start.
  */
-import {
-  DEFAULT_PROFILES_DIR,
-  connectionPolicyFromEnv,
-  openInstanceRegistry,
-  probeWrites,
-  saveProfile,
-} from '../instances/index.ts';
+import { connectionPolicyOf, openInstanceRegistry, probeWrites, saveProfile } from '../instances/index.ts';
 import type { WriteProbe } from '../instances/index.ts';
 import { probeServer } from '../instances/probe.ts';
 import type { ServerProbe } from '../instances/probe.ts';
-import { API_ERR_CONFIG } from '../shared/errors/index.ts';
+import { parseEnv } from '../shared/env.ts';
 import type { CliIo } from './main.ts';
 
 /**
@@ -35,12 +29,10 @@ export default async function doctorCommand(argv: string[], io: CliIo): Promise<
     io.stderr.write('Usage: fhir-sync doctor [--write-probes]\n');
     return 2;
   }
-  const file = io.env.FHIR_SYNC_INSTANCES ?? 'config/instances.yaml';
-  if (file === '') {
-    throw API_ERR_CONFIG.create('FHIR_SYNC_INSTANCES is empty');
-  }
-  const policy = await connectionPolicyFromEnv(io.env, { redisUrl: io.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
-  const config = await (await openInstanceRegistry(file, { policy })).config();
+  // Probes read with the instances' own credentials: no service secret is needed.
+  const settings = parseEnv(io.env, { needs: { auth: false, deidKey: false } });
+  const policy = await connectionPolicyOf(settings.net, { redisUrl: settings.redisUrl });
+  const config = await (await openInstanceRegistry(settings.instancesFile, { policy })).config();
   const options = { policy, env: io.env };
   const probes = await Promise.all([
     probeServer('global', config.global, config.global.feed, config.global.adminTypes, options),
@@ -55,7 +47,7 @@ export default async function doctorCommand(argv: string[], io: CliIo): Promise<
   }
   const found = await probeWrites(config.global, config.global.bundleSize, options);
   io.stdout.write(renderWrites(found, config.global.bundleSize));
-  const dir = io.env.FHIR_SYNC_PROFILES_DIR ?? DEFAULT_PROFILES_DIR;
+  const dir = settings.profilesDir;
   const probedAt = new Date().toISOString();
   const fhirBase = (s: { baseUrl: string; fhirUrlPath: string }): string =>
     `${s.baseUrl}${s.fhirUrlPath}`.replace(/\/+$/, '');

@@ -6,11 +6,10 @@
  * Logs (JSON lines) go to stderr, the summary to stdout.
  */
 import { pino } from 'pino';
-import { createAnonymizer, keyFromEnv, loadRulesFile } from '../anonymizer/index.ts';
-import { apiSettingsFromEnv } from '../api/index.ts';
-import { API_ERR_CONFIG } from '../shared/errors/index.ts';
+import { createAnonymizer, deidKeyFrom, loadRulesFile } from '../anonymizer/index.ts';
+import { parseEnv } from '../shared/env.ts';
 import { runJobOnce, runPassOnce } from '../sync/index.ts';
-import { connectionPolicyFromEnv, openInstanceRegistry } from '../instances/index.ts';
+import { connectionPolicyOf, openInstanceRegistry } from '../instances/index.ts';
 import type { CliIo } from './main.ts';
 
 const USAGE =
@@ -79,27 +78,21 @@ export default async function syncCommand(argv: string[], io: CliIo): Promise<nu
     io.stderr.write(USAGE);
     return 2;
   }
-  const settings = apiSettingsFromEnv(io.env);
-  const key = keyFromEnv(io.env);
-  const rules = loadRulesFile(settings.rulesFile);
-  const instances = io.env.FHIR_SYNC_INSTANCES ?? 'config/instances.yaml';
-  if (instances === '') {
-    throw API_ERR_CONFIG.create('FHIR_SYNC_INSTANCES is empty');
-  }
-  const logger = pino(
-    { level: io.env.LOG_LEVEL ?? 'info', base: { service: 'fhir-sync', cli: 'sync' } },
-    pino.destination(2),
-  );
+  // A pass does a worker's job: it needs the key, not the API's auth.
+  const settings = parseEnv(io.env, { needs: { auth: false, deidKey: true } });
+  const key = deidKeyFrom(settings.deidKey!);
+  const rules = loadRulesFile(settings.api.rulesFile);
+  const logger = pino({ level: settings.logLevel, base: { service: 'fhir-sync', cli: 'sync' } }, pino.destination(2));
   // The same network policy and CA directory as the service (issue 10).
-  const policy = await connectionPolicyFromEnv(io.env, { redisUrl: io.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+  const policy = await connectionPolicyOf(settings.net, { redisUrl: settings.redisUrl });
   const config = {
-    instances: await openInstanceRegistry(instances, { policy }),
+    instances: await openInstanceRegistry(settings.instancesFile, { policy }),
     clientOptions: { policy },
     logger,
     anonymizer: createAnonymizer({ rules, key }),
     key,
-    ...(args.lock ? {} : { redisUrl: null }),
-    ...(io.env.FHIR_SYNC_REDIS_PREFIX ? { prefix: io.env.FHIR_SYNC_REDIS_PREFIX } : {}),
+    redisUrl: args.lock ? settings.redisUrl : null,
+    ...(settings.redisPrefix !== undefined ? { prefix: settings.redisPrefix } : {}),
   };
   if (args.reconcile) {
     const result = await runJobOnce(config, {

@@ -23,7 +23,7 @@ export { RESERVED_TYPES, instanceRecordJsonSchema } from './schema.ts';
 export type { InstanceInput } from './schema.ts';
 export { isResourceType } from './resource-types.ts';
 export { toFhirConnection } from './connection.ts';
-export { connectionPolicyFromEnv, connectionProblems } from './policy.ts';
+export { connectionPolicyOf, connectionProblems } from './policy.ts';
 export type { OwnEndpoints } from './policy.ts';
 export type { RegistryOptions } from './registry.ts';
 export type { LoadOptions } from './load.ts';

@@ -15,12 +15,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { relative, resolve, isAbsolute } from 'node:path';
-import {
-  DEFAULT_CA_DIR,
-  DEFAULT_CONNECTION_POLICY,
-  isSecretEnvName,
-  SECRET_ENV_PREFIX,
-} from '../shared/fhir-client.ts';
+import type { NetEnv } from '../shared/env.ts';
+import { DEFAULT_CONNECTION_POLICY, isSecretEnvName, SECRET_ENV_PREFIX } from '../shared/fhir-client.ts';
 import type { ConnectionPolicy } from '../shared/fhir-client.ts';
 import {
   SYNC_ERR_ADDRESS_REFUSED,
@@ -95,18 +91,18 @@ export interface OwnEndpoints {
 }
 
 /**
- * The connection policy of the service from the environment: FHIR_SYNC_NET_ALLOW and
+ * The connection policy of the service from its settings: FHIR_SYNC_NET_ALLOW and
  * FHIR_SYNC_NET_DENY (see net-policy.ts for the syntax; built-in denials always apply),
- * FHIR_SYNC_CA_DIR (default config/ca), plus the service's own Redis and API endpoints
- * (their names resolved once here, best effort; this machine's interface addresses too).
- * @param env - the environment.
+ * FHIR_SYNC_CA_DIR, plus the service's own Redis and API endpoints (their names resolved
+ * once here, best effort; this machine's interface addresses too).
+ * @param net - network policy text and CA directory (src/shared/env.ts).
  * @param own - Redis URL and API address.
  * @param io - DNS lookup and interface addresses (tests).
  * @returns the frozen policy.
  * @throws AppError SYNC_ERR_OPTIONS with `details.problems` for unparsable entries.
  */
-export async function connectionPolicyFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
+export async function connectionPolicyOf(
+  net: NetEnv,
   own: OwnEndpoints,
   io: { lookup?: (host: string) => Promise<readonly string[]>; localAddresses?: readonly string[] } = {},
 ): Promise<ConnectionPolicy> {
@@ -132,14 +128,12 @@ export async function connectionPolicyFromEnv(
   if (own.api !== undefined) {
     await endpoint(own.api.host, own.api.port);
   }
-  const built = createNetPolicy({ allow: env.FHIR_SYNC_NET_ALLOW, deny: env.FHIR_SYNC_NET_DENY, extraDeny });
+  const built = createNetPolicy({ allow: net.allow, deny: net.deny, extraDeny });
   problems.push(...built.problems.map((p) => `FHIR_SYNC_NET_${p.startsWith('allow') ? 'ALLOW' : 'DENY'} ${p}`));
   if (problems.length > 0) {
     throw SYNC_ERR_OPTIONS.createWith({ problems }, ['network policy', problems.join('; ')]);
   }
-  const caDir =
-    env.FHIR_SYNC_CA_DIR !== undefined && env.FHIR_SYNC_CA_DIR !== '' ? env.FHIR_SYNC_CA_DIR : DEFAULT_CA_DIR;
-  return Object.freeze({ net: built.policy, caDir });
+  return Object.freeze({ net: built.policy, caDir: net.caDir });
 }
 
 async function dnsAddresses(host: string): Promise<readonly string[]> {

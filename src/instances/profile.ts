@@ -25,8 +25,8 @@ export interface ServerProfile {
   readonly feedKinds?: Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>>;
 }
 
-/** Default directory of the profiles. */
-export const DEFAULT_PROFILES_DIR = 'data/server-profiles';
+// The default directory (FHIR_SYNC_PROFILES_DIR) belongs to the environment's owner.
+export { DEFAULT_PROFILES_DIR } from '../shared/env.ts';
 
 /** Profiles are a few hundred bytes: anything larger is not ours. */
 const MAX_PROFILE_BYTES = 16 * 1024;

@@ -50,7 +50,7 @@ export interface SyncServiceConfig {
 export interface EngineServiceConfig extends SyncServiceConfig {
   /** The anonymizer, or a getter of the current one (rules replaced at runtime). */
   readonly anonymizer: Anonymizer | (() => Anonymizer);
-  /** The de-identification key (`keyFromEnv`): also seals forward cursors. */
+  /** The de-identification key (`deidKeyFrom`): also seals forward cursors. */
   readonly key: { readonly id: string; readonly secret: Uint8Array };
   readonly metrics?: SyncMetrics;
   readonly retry?: RetryPolicy;

@@ -3,8 +3,16 @@
  * errors, and no message ever contains the key.
  */
 import { describe, expect, it } from 'vitest';
-import { keyFromEnv } from '../../src/anonymizer/index.ts';
+import { deidKeyFrom } from '../../src/anonymizer/index.ts';
+import type { DeidKey } from '../../src/anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../../src/shared/env.ts';
+import type { Env, EnvOptions } from '../../src/shared/env.ts';
 import { AppError } from '../../src/shared/errors/index.ts';
+
+/** The variables are read by the environment's owner, the key is decoded by the anonymizer. */
+function keyFromEnv(env: Env, options: Pick<EnvOptions, 'readFile'> = {}): DeidKey {
+  return deidKeyFrom(parseDeidKeyEnv(env, options));
+}
 
 const SECRET = 'a-secret-of-at-least-thirty-two-bytes';
 

@@ -2,8 +2,16 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { authConfigFromEnv, digestKey, parseApiKeys } from '../../src/api/index.ts';
+import { authConfig, digestKey, parseApiKeys } from '../../src/api/index.ts';
+import type { AuthConfig } from '../../src/api/index.ts';
+import { parseAuthEnv } from '../../src/shared/env.ts';
+import type { Env } from '../../src/shared/env.ts';
 import type { AppError } from '../../src/shared/errors/index.ts';
+
+/** The variables are read by the environment's owner, the key entries parsed by src/api/auth. */
+function authConfigFromEnv(env: Env): AuthConfig {
+  return authConfig(parseAuthEnv(env));
+}
 
 function thrown(fn: () => unknown): AppError {
   try {

@@ -11,7 +11,8 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Observation, Patient, Resource } from '@medplum/fhirtypes';
-import { createAnonymizer, keyFromEnv, loadRulesFile, RULES_VERSION_TAG_SYSTEM } from '../../src/anonymizer/index.ts';
+import { createAnonymizer, deidKeyFrom, loadRulesFile, RULES_VERSION_TAG_SYSTEM } from '../../src/anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../../src/shared/env.ts';
 import type { Anonymizer } from '../../src/anonymizer/index.ts';
 import { startService } from '../../src/main.ts';
 import type { RunningService } from '../../src/main.ts';
@@ -140,7 +141,7 @@ describe('API end to end against the HAPI servers', () => {
       RULES_APPROVAL: 'one-step',
       ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
     };
-    const key = keyFromEnv(env);
+    const key = deidKeyFrom(parseDeidKeyEnv(env));
     oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key });
     // Start this instance's cursors just before its own writes, so its passes read what this
     // test wrote and not local-a's whole history (other test files load data there too).

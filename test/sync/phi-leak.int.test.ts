@@ -22,7 +22,8 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bundle, Patient, Resource } from '@medplum/fhirtypes';
-import { createAnonymizer, keyFromEnv, loadRulesFile } from '../../src/anonymizer/index.ts';
+import { createAnonymizer, deidKeyFrom, loadRulesFile } from '../../src/anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../../src/shared/env.ts';
 import type { Anonymizer } from '../../src/anonymizer/index.ts';
 import { startService } from '../../src/main.ts';
 import type { RunningService } from '../../src/main.ts';
@@ -111,7 +112,7 @@ describe('PHI leak: nothing identifying leaves the local side', () => {
       apiKeys: `ops:operator+viewer:${OPERATOR}`,
       env: { DEID_HMAC_KEY_ID: `phi-${run}`, FHIR_SYNC_REDIS_PREFIX: PREFIX },
     });
-    oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key: keyFromEnv(env) });
+    oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key: deidKeyFrom(parseDeidKeyEnv(env)) });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done): void {
         logLines.push(

@@ -11,7 +11,8 @@ import { createServer } from 'node:net';
 import type { Subscription } from '@medplum/fhirtypes';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAnonymizer, keyFromEnv, loadRulesFile } from '../../src/anonymizer/index.ts';
+import { createAnonymizer, deidKeyFrom, loadRulesFile } from '../../src/anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../../src/shared/env.ts';
 import type { Anonymizer } from '../../src/anonymizer/index.ts';
 import { startService } from '../../src/main.ts';
 import type { RunningService } from '../../src/main.ts';
@@ -69,7 +70,7 @@ beforeAll(async () => {
       FHIR_SYNC_ROLES: 'api,worker,scheduler',
     },
   });
-  const key = keyFromEnv(env);
+  const key = deidKeyFrom(parseDeidKeyEnv(env));
   oracle = createAnonymizer({ rules: loadRulesFile(env.RULES_FILE!), key });
   await primeCursors(storeAt(urls.global), sealingCodec(key.secret, key.id), INSTANCE, ['Patient'], new Date());
   serviceEnv = env;

@@ -30,7 +30,7 @@ import type { RuntimeRule } from './walk.ts';
 export interface AnonymizerOptions {
   /** Rules from loadRules / loadRulesFile. */
   readonly rules: CompiledRules;
-  /** The HMAC key (keyFromEnv). */
+  /** The HMAC key (deidKeyFrom). */
   readonly key: DeidKey;
   /** Questionnaires whose item codes `itemCode` selectors match (those in a batch are used too). */
   readonly questionnaires?: readonly Questionnaire[];

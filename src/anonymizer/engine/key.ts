@@ -1,15 +1,15 @@
 /**
  * The HMAC key, from the environment only: `DEID_HMAC_KEY` (with `DEID_HMAC_KEY_ID`) or
- * `DEID_HMAC_KEY_FILE` (a file holding the key, e.g. a mounted secret). A missing key is a
- * startup error: pseudonyms made with a random key would change on every restart and break
+ * `DEID_HMAC_KEY_FILE` (a file holding the key, e.g. a mounted secret), read by
+ * src/shared/env.ts and decoded here. A missing key is a startup error: pseudonyms made with a random key would change on every restart and break
  * every reference already written. The key never appears in messages or logs.
  *
  * Key text: `base64:<...>` or `hex:<...>` for binary keys, anything else is used as UTF-8
  * bytes. At least 32 bytes after decoding.
  */
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { DEID_ERR_KEY_FILE, DEID_ERR_KEY_INVALID, DEID_ERR_KEY_MISSING } from '../../shared/errors/index.ts';
+import type { DeidKeyEnv } from '../../shared/env.ts';
+import { DEID_ERR_KEY_INVALID } from '../../shared/errors/index.ts';
 
 /** The de-identification key. */
 export interface DeidKey {
@@ -22,39 +22,16 @@ export interface DeidKey {
 export const MIN_KEY_BYTES = 32;
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Options of keyFromEnv. */
-export interface KeyFromEnvOptions {
-  /** Reads DEID_HMAC_KEY_FILE. @defaultValue fs.readFileSync */
-  readonly readFile?: (path: string) => string | Uint8Array;
-}
-
 /**
- * Reads the key from the environment.
- * @param env - environment variables (e.g. process.env).
- * @param options - file reader.
+ * The key from its settings (src/shared/env.ts reads DEID_HMAC_KEY or DEID_HMAC_KEY_FILE
+ * and DEID_HMAC_KEY_ID, and reports a missing key or an unreadable file).
+ * @param settings - the key text and, optionally, its id.
  * @returns the key.
- * @throws AppError DEID_ERR_KEY_MISSING, DEID_ERR_KEY_INVALID or DEID_ERR_KEY_FILE.
+ * @throws AppError DEID_ERR_KEY_INVALID for a short or badly encoded key or a bad id.
  */
-export function keyFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
-  options: KeyFromEnvOptions = {},
-): DeidKey {
-  const inline = nonEmpty(env.DEID_HMAC_KEY);
-  const file = nonEmpty(env.DEID_HMAC_KEY_FILE);
-  if (inline !== undefined && file !== undefined) {
-    throw DEID_ERR_KEY_INVALID.create('set DEID_HMAC_KEY or DEID_HMAC_KEY_FILE, not both');
-  }
-  let text: string;
-  if (inline !== undefined) {
-    text = inline;
-  } else if (file !== undefined) {
-    text = readKeyFile(file, options.readFile ?? ((p) => readFileSync(p)));
-  } else {
-    throw DEID_ERR_KEY_MISSING.create();
-  }
-  const secret = decodeKey(text);
-  const id = nonEmpty(env.DEID_HMAC_KEY_ID) ?? derivedKeyId(secret);
-  return makeKey(id, secret);
+export function deidKeyFrom(settings: DeidKeyEnv): DeidKey {
+  const secret = decodeKey(settings.text);
+  return makeKey(settings.id ?? derivedKeyId(secret), secret);
 }
 
 /**
@@ -72,16 +49,6 @@ export function makeKey(id: string, secret: Uint8Array | string): DeidKey {
     throw DEID_ERR_KEY_INVALID.create('the key id must be 1-64 letters, digits, . _ -');
   }
   return Object.freeze({ id, secret: bytes });
-}
-
-function readKeyFile(path: string, read: (p: string) => string | Uint8Array): string {
-  try {
-    const content = read(path);
-    return (typeof content === 'string' ? content : Buffer.from(content).toString('utf8')).replace(/\r?\n$/, '');
-  } catch (err) {
-    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'read error';
-    throw DEID_ERR_KEY_FILE.createWith({}, [code], { cause: err });
-  }
 }
 
 function decodeKey(text: string): Uint8Array {
@@ -105,8 +72,4 @@ function decodeKey(text: string): Uint8Array {
 /** A non-secret id derived from the key when DEID_HMAC_KEY_ID is not set. */
 function derivedKeyId(secret: Uint8Array): string {
   return 'k-' + createHmac('sha256', secret).update('fhir-sync:key-id').digest('hex').slice(0, 12);
-}
-
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v.trim() === '' ? undefined : v;
 }

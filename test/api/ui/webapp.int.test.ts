@@ -12,7 +12,8 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyFromEnv } from '../../../src/anonymizer/index.ts';
+import { deidKeyFrom } from '../../../src/anonymizer/index.ts';
+import { parseDeidKeyEnv } from '../../../src/shared/env.ts';
 import { startService } from '../../../src/main.ts';
 import type { RunningService } from '../../../src/main.ts';
 import { sealingCodec } from '../../../src/sync/index.ts';
@@ -92,7 +93,7 @@ beforeAll(async () => {
     env: { RULES_APPROVAL: 'two-step' },
   });
   // The shared locals hold other tests' data: start this instance's cursors now.
-  const k = keyFromEnv(env);
+  const k = deidKeyFrom(parseDeidKeyEnv(env));
   await primeCursors(storeAt(urls.global), sealingCodec(k.secret, k.id), INSTANCE, TYPES, new Date(Date.now() - 1000));
   service = await startService({ env, logger: pino({ level: 'silent' }) });
   rulesText = await (await api('/rules')).text();
