@@ -7,12 +7,18 @@
  * comes back fast and without complaint raises the bound by 1/bound (about one per round of
  * requests); an overload signal (429, 503, a timeout, or latency past `slowFactor` times the
  * best seen recently) halves it, at most once per round so one burst of slow answers counts
- * once. Latency is compared per kind of request and per unit of work (a 100-entry transaction
+ * once. And, as TCP Vegas does, a request that ran beside others but took about as long as if
+ * they had been served one after another (`n` in flight, latency ≥ `serialFactor` · n · best)
+ * shows that the server gained nothing from the concurrency: the bound goes down by one. A
+ * server that works one request at a time (HAPI on an embedded database, a small machine) is
+ * thus kept at one or two requests instead of a queue of contending transactions, while a
+ * server that scales keeps growing to `max`. Latency is compared per kind of request and per unit of work (a 100-entry transaction
  * is not a slow read). The best latency is a floor that forgets slowly, so a server that got
  * slower for good becomes the new normal instead of keeping the bound at its minimum forever.
  *
  * Pure apart from the clock: no timers, no I/O; waiters are served in arrival order.
  */
+import type { Bundle } from '@medplum/fhirtypes';
 import type { FhirAnswer, FhirStore } from './fhir-store.ts';
 
 /** Settings of {@link createLimiter}. */
@@ -25,6 +31,11 @@ export interface LimiterOptions {
   readonly initial?: number;
   /** Latency above this multiple of the recent best counts as strain. @defaultValue 3 */
   readonly slowFactor?: number;
+  /**
+   * With `n` requests in flight, latency at or above this fraction of `n` times the best says
+   * the server served them one after another. @defaultValue 0.8
+   */
+  readonly serialFactor?: number;
   /** Milliseconds clock. @defaultValue performance.now */
   readonly now?: () => number;
 }
@@ -64,6 +75,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const min = Math.max(1, options.min ?? 1);
   const max = Math.max(min, options.max);
   const slowFactor = options.slowFactor ?? 3;
+  const serialFactor = options.serialFactor ?? 0.8;
   const now = options.now ?? ((): number => performance.now());
   let limit = Math.min(max, Math.max(min, options.initial ?? min));
   let inFlight = 0;
@@ -79,7 +91,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   };
 
-  const settle = (signal: LimitSignal, shape: RequestShape, elapsed: number, startedIn: number): void => {
+  const settle = (
+    signal: LimitSignal,
+    shape: RequestShape,
+    elapsed: number,
+    startedIn: number,
+    beside: number,
+  ): void => {
     inFlight--;
     if (signal === 'neutral') {
       pump();
@@ -90,9 +108,15 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const slow = best !== undefined && latency > best * slowFactor;
     // Forget slowly (1 % per answer) so a lasting change of speed becomes the new best.
     bestOf.set(shape.kind, best === undefined ? latency : Math.min(latency, best * 1.01));
+    const serial = best !== undefined && beside > 1 && latency >= best * beside * serialFactor;
     if (signal === 'overload' || slow) {
       if (startedIn === epoch) {
         limit = Math.max(min, limit / 2);
+        epoch++;
+      }
+    } else if (serial) {
+      if (startedIn === epoch) {
+        limit = Math.max(min, limit - 1);
         epoch++;
       }
     } else {
@@ -115,15 +139,17 @@ export function createLimiter(options: LimiterOptions): Limiter {
     run: async <T>(fn: () => Promise<T>, shape: RequestShape, classify?: (result: T) => LimitSignal): Promise<T> => {
       await acquire();
       const startedIn = epoch;
+      // Requests in flight beside this one (itself included) when it started.
+      const beside = inFlight;
       const t0 = now();
       let result: T;
       try {
         result = await fn();
       } catch (err) {
-        settle(isAbort(err) ? 'neutral' : 'overload', shape, now() - t0, startedIn);
+        settle(isAbort(err) ? 'neutral' : 'overload', shape, now() - t0, startedIn, beside);
         throw err;
       }
-      settle(classify?.(result) ?? 'ok', shape, now() - t0, startedIn);
+      settle(classify?.(result) ?? 'ok', shape, now() - t0, startedIn, beside);
       return result;
     },
     get limit() {
@@ -155,7 +181,7 @@ export function limitedStore(store: FhirStore, limiter: Limiter): FhirStore {
     transaction: (bundle, signal) =>
       limiter.run(
         () => store.transaction(bundle, signal),
-        { kind: `transaction:${bundle.type ?? 'transaction'}`, units: bundle.entry?.length ?? 1 },
+        { kind: `transaction:${bundle.type ?? 'transaction'}:${mainType(bundle)}`, units: bundle.entry?.length ?? 1 },
         answer,
       ),
     read: (type, id, signal) => limiter.run(() => store.read(type, id, signal), { kind: 'read' }),
@@ -163,6 +189,27 @@ export function limitedStore(store: FhirStore, limiter: Limiter): FhirStore {
     searchPages: (type, query, signal) => limitedPages(limiter, store.searchPages(type, query, signal)),
     create: (resource, signal) => limiter.run(() => store.create(resource, signal), { kind: 'create' }),
   };
+}
+
+/**
+ * The resource type most entries of a bundle carry: an entry of one type costs the server about
+ * what another of that type does, while an ExplanationOfBenefit costs many Observations.
+ */
+function mainType(bundle: Bundle): string {
+  const counts = new Map<string, number>();
+  for (const e of bundle.entry ?? []) {
+    const type = e.resource?.resourceType ?? e.request?.url.split(/[/?]/)[0] ?? '';
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  let best = '';
+  let most = 0;
+  for (const [type, n] of counts) {
+    if (n > most) {
+      best = type;
+      most = n;
+    }
+  }
+  return best;
 }
 
 /** Each page request of a paged search goes through the limiter on its own. */

@@ -83,6 +83,40 @@ describe('adaptive limiter', () => {
     expect(limiter.limit).toBe(4);
   });
 
+  /** Rounds of as many requests as the bound allows, each answered after `latency(n)` ms. */
+  async function rounds(limiter: Limiter, clock: { t: number }, latency: (n: number) => number, count: number) {
+    const seen: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const n = Math.floor(limiter.limit);
+      seen.push(n);
+      const round = Array.from({ length: n }, () => controlled(limiter, clock, 'transaction', 10));
+      // All of a round answer at the same moment, `latency(n)` after they started.
+      for (const [j, r] of round.entries()) {
+        await r.end('ok', j === 0 ? latency(n) : 0);
+      }
+    }
+    return seen;
+  }
+
+  it('comes down to one or two in flight when the server serves requests one after another', async () => {
+    const clock = { t: 0 };
+    const limiter = createLimiter({ min: 1, max: 8, initial: 8, now: () => clock.t });
+    await controlled(limiter, clock, 'transaction', 10).end('ok', 100);
+    // n in flight take n times as long each: concurrency gains nothing.
+    const seen = await rounds(limiter, clock, (n) => 100 * n, 30);
+    expect(seen[0]).toBe(8);
+    expect(Math.max(...seen.slice(-10))).toBeLessThanOrEqual(2);
+  });
+
+  it('keeps growing to max when answers stay fast however many run at once', async () => {
+    const clock = { t: 0 };
+    const limiter = createLimiter({ min: 1, max: 8, initial: 2, now: () => clock.t });
+    await controlled(limiter, clock, 'transaction', 10).end('ok', 100);
+    // A server that scales: more in flight costs a little each, far from n times.
+    const seen = await rounds(limiter, clock, (n) => 100 + 10 * n, 30);
+    expect(seen.at(-1)).toBe(8);
+  });
+
   it('counts errors as overload and aborts as nothing, and frees the slot either way', async () => {
     const clock = { t: 0 };
     const limiter = createLimiter({ min: 1, max: 8, initial: 4, now: () => clock.t });
