@@ -169,10 +169,13 @@ function isAbort(err: unknown): boolean {
 }
 
 /**
- * A store whose every request goes through a limiter (shared by all channels writing to it).
+ * A store whose writes go through a limiter (shared by all channels writing to it). Reads go
+ * straight through: they are small, each channel has at most a few at a time, and a read
+ * queued behind a transaction would stall the preparation of a channel's next page, so the
+ * pipeline (prepare page N+1 while page N is written) would stop overlapping.
  * @param store - the store (the global server's).
  * @param limiter - the shared limiter.
- * @returns the same operations, bounded.
+ * @returns the same operations, writes bounded.
  */
 export function limitedStore(store: FhirStore, limiter: Limiter): FhirStore {
   const answer = (a: FhirAnswer): LimitSignal => (a.status === 429 || a.status >= 500 ? 'overload' : 'ok');
@@ -184,9 +187,9 @@ export function limitedStore(store: FhirStore, limiter: Limiter): FhirStore {
         { kind: `transaction:${bundle.type ?? 'transaction'}:${mainType(bundle)}`, units: bundle.entry?.length ?? 1 },
         answer,
       ),
-    read: (type, id, signal) => limiter.run(() => store.read(type, id, signal), { kind: 'read' }),
-    searchAll: (type, query, signal) => limiter.run(() => store.searchAll(type, query, signal), { kind: 'search' }),
-    searchPages: (type, query, signal) => limitedPages(limiter, store.searchPages(type, query, signal)),
+    read: (type, id, signal) => store.read(type, id, signal),
+    searchAll: (type, query, signal) => store.searchAll(type, query, signal),
+    searchPages: (type, query, signal) => store.searchPages(type, query, signal),
     create: (resource, signal) => limiter.run(() => store.create(resource, signal), { kind: 'create' }),
   };
 }
@@ -210,16 +213,4 @@ function mainType(bundle: Bundle): string {
     }
   }
   return best;
-}
-
-/** Each page request of a paged search goes through the limiter on its own. */
-async function* limitedPages<T>(limiter: Limiter, pages: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = pages[Symbol.asyncIterator]();
-  for (;;) {
-    const next = await limiter.run(() => it.next(), { kind: 'search' });
-    if (next.done === true) {
-      return;
-    }
-    yield next.value;
-  }
 }

@@ -130,7 +130,7 @@ describe('adaptive limiter', () => {
 });
 
 describe('limitedStore', () => {
-  it('bounds every call to the store and reads 429/5xx answers as overload', async () => {
+  it('bounds the writes to the store and reads 429/5xx answers as overload', async () => {
     const clock = { t: 0 };
     const limiter = createLimiter({ min: 1, max: 8, initial: 4, now: () => clock.t });
     const store = fakeStore();
@@ -141,5 +141,23 @@ describe('limitedStore', () => {
     expect(limiter.limit).toBe(2);
     expect(await limited.read('Patient', 'nope')).toBeUndefined();
     expect(limiter.inFlight).toBe(0);
+  });
+
+  it('lets reads through while the writes fill every slot', async () => {
+    const limiter = createLimiter({ min: 1, max: 1 });
+    const store = fakeStore();
+    const limited = limitedStore(store, limiter);
+    let release!: () => void;
+    const held = limiter.run(() => new Promise<void>((r) => (release = r)), { kind: 'transaction' });
+    const write = limited.transaction({ resourceType: 'Bundle', type: 'transaction', entry: [] });
+    await tick();
+    expect(limiter.waiting).toBe(1);
+    // The next page's preparation does not wait for the write in flight.
+    expect(await limited.read('Patient', 'nope')).toBeUndefined();
+    expect(await limited.searchAll('Patient', {})).toEqual([]);
+    expect(limiter.waiting).toBe(1);
+    release();
+    await held;
+    expect((await write).status).toBe(200);
   });
 });
