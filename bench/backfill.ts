@@ -196,12 +196,23 @@ instances:
     ).config;
     const recorded: string[] = [];
     let globalMs = 0;
+    // Time with at least one transaction in flight at the global: how busy the engine keeps it.
+    let txInFlight = 0;
+    let busySince = 0;
+    let busyMs = 0;
     // Requests by kind (server, method), with their summed time: where a slow sweep spends it.
     const byKind = new Map<string, { n: number; ms: number }>();
     const fetchRecording = async (url: string, init?: RequestInit): Promise<Response> => {
       const isTx = init?.method === 'POST' && url.replace(/\/$/, '') === GLOBAL.replace(/\/$/, '');
       const t = performance.now();
-      const res = await fetch(url, init);
+      if (isTx && txInFlight++ === 0) {
+        busySince = t;
+      }
+      const res = await fetch(url, init).finally(() => {
+        if (isTx && --txInFlight === 0) {
+          busyMs += performance.now() - busySince;
+        }
+      });
       const ms = performance.now() - t;
       const kind = `${url.startsWith(GLOBAL) ? 'global' : 'local'} ${init?.method ?? 'GET'} ${/\/_history/.test(url) ? '_history' : (/\/fhir\/?([A-Za-z]*)/.exec(url.replace(/^https?:\/\/[^/]+/, ''))?.[1] ?? '') || 'tx'}`;
       const k = byKind.get(kind) ?? { n: 0, ms: 0 };
@@ -246,7 +257,7 @@ instances:
     const transactions = r.passes!.reduce((n, p) => n + p.transactions, 0);
     console.log(
       `sweep with ${channels} channel(s): ${written} resources in ${transactions} transactions (${TYPES.length} passes) in ${secs.toFixed(1)} s = ${(written / secs).toFixed(1)} resources/s` +
-        `; de-identification ${(deidMs / 1000).toFixed(2)} s (${deidCount} resources), time inside global transactions ${(globalMs / 1000).toFixed(1)} s`,
+        `; de-identification ${(deidMs / 1000).toFixed(2)} s (${deidCount} resources), time inside global transactions ${(globalMs / 1000).toFixed(1)} s, global busy ${((busyMs / 1000 / secs) * 100).toFixed(0)}% of the sweep`,
     );
     if (process.env.BENCH_DETAIL === '1') {
       console.log(

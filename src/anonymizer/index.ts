@@ -21,4 +21,6 @@ export { coverage, SAFE_HARBOR_CATEGORIES } from './coverage.ts';
 export type { CoverageReport, CoverageEntry } from './coverage.ts';
 export { KEY_ID_TAG_SYSTEM, RULES_VERSION_TAG_SYSTEM, SECURITY_LABEL_SYSTEM } from './engine/mark.ts';
 export { PSEUDONYM_PATTERN } from './engine/pseudonym.ts';
+export { parseLiteralReference } from './engine/references.ts';
+export type { LiteralReference } from './engine/references.ts';
 export * from './store/index.ts';

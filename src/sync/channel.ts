@@ -6,36 +6,21 @@
  * server; the reverse channel (reverse.ts) copies admin resources from the global server to a
  * local under their own ids.
  *
- * Forward reference rules (per reference of a local resource to `Type/id`):
- * - `Type` is a global admin type and the local's `Type/id` carries the `from-global` mark
- *   (it was pushed down by the reverse channel, so `id` is the global's own id): the
- *   reference keeps that id. No dependency: the global owns it.
- * - `Type` is a global admin type created on the local (no mark): `references.localOnlyAdmin`
- *   decides: `send` links to its pseudonym (and it is synced as a dependency), `mask`/`drop`
- *   as below. When the rules exempt the admin type from pseudonyms (the default), a
- *   local-only admin resource gets an id derived from (instance, type, id) instead, so two
- *   locals' resources can never collide on the global.
- * - `Type` is in `sendTypes`: link to the pseudonym; the target is a dependency (written in
- *   the same bundle when the global does not have it yet).
- * - Anything else (e.g. Practitioner when not sent, absolute URLs, `urn:` leftovers):
- *   `references.unsynced` (`mask` = data-absent-reason in place of the reference, or `drop`).
+ * Forward reference rules (what a reference and an id become on the global): references.ts.
  */
 import type { Coding, Resource } from '@medplum/fhirtypes';
 import type { Anonymizer } from '../anonymizer/index.ts';
 import type { ChangeFeed } from '../changes/index.ts';
 import type { GlobalServer, LocalInstance } from '../instances/index.ts';
 import type { FhirStore } from './fhir-store.ts';
-import { stateId } from './ids.ts';
 import { peopleContext } from './people.ts';
-import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG, SYNC_SYSTEM, hasTag } from './marks.ts';
+import { FROM_GLOBAL_TAG, FROM_LOCAL_TAG, hasTag } from './marks.ts';
+import { forwardReferences } from './references.ts';
 import type { CursorCodec } from './seal.ts';
 import type { Direction } from './state.ts';
 
-/** How one source reference is carried to the target. */
-export type RefPlan =
-  | { readonly action: 'link'; readonly targetRef: string; readonly dependency: boolean }
-  | { readonly action: 'mask' }
-  | { readonly action: 'drop' };
+import type { RefPlan } from './references.ts';
+export type { RefPlan };
 
 /** Result of transforming one resource. */
 export type TransformOutcome =
@@ -64,6 +49,11 @@ export interface Channel {
   readonly mark: Readonly<Coding>;
   /** Id on the target of a source (type, id). */
   targetId(type: string, id: string): string;
+  /**
+   * The id a reference to a source (type, id) carries in what `transform` returns (the
+   * anonymiser's pseudonym forward; the id itself in reverse): reference plans are keyed by it.
+   */
+  outputId(type: string, id: string): string;
   /** True when a changed resource is not this channel's to send (the other side owns it). */
   skip(resource: Resource): boolean;
   /**
@@ -97,16 +87,7 @@ export interface ForwardChannelInput {
  */
 export function forwardChannel(input: ForwardChannelInput): Channel {
   const { instance, global, anonymizer } = input;
-  const adminTypes = new Set(global.adminTypes);
-  const sendTypes = new Set(instance.sendTypes);
-  const globalOwned = lazyIdSets(input.local, { _tag: `${SYNC_SYSTEM}|${FROM_GLOBAL_TAG.code}` });
-  const pseudo = (type: string, id: string): string => {
-    const p = anonymizer.pseudonymousId(instance.id, type, id);
-    // Rules usually exempt admin types from pseudonyms (their ids are the global's). A
-    // local-only admin resource sent forward still needs an id no other local can take.
-    return p === id && adminTypes.has(type) ? stateId('local-admin', instance.id, type, id) : p;
-  };
-  const unsynced: RefPlan = { action: instance.references.unsynced };
+  const refs = forwardReferences({ instance, global, anonymizer, local: input.local });
   return {
     direction: 'forward',
     instanceId: instance.id,
@@ -119,7 +100,8 @@ export function forwardChannel(input: ForwardChannelInput): Channel {
     bundleSize: global.bundleSize,
     pageSize: instance.feed.pageSize ?? Math.max(1, global.bundleSize - 1),
     mark: FROM_LOCAL_TAG,
-    targetId: pseudo,
+    targetId: (type, id) => refs.targetId(type, id),
+    outputId: (type, id) => refs.outputId(type, id),
     skip: (resource) => hasTag(resource, FROM_GLOBAL_TAG),
     transform: async (resources) => {
       // The people of the batch come along as context, so one type sent on its own is
@@ -131,43 +113,7 @@ export function forwardChannel(input: ForwardChannelInput): Channel {
           o.ok ? { ok: true, resource: o.resource } : { ok: false, code: o.code, location: o.location },
         );
     },
-    plan: async (type, id) => {
-      if (adminTypes.has(type)) {
-        if ((await globalOwned(type)).has(id)) {
-          return { action: 'link', targetRef: `${type}/${id}`, dependency: false };
-        }
-        const rule = instance.references.localOnlyAdmin;
-        return rule === 'send'
-          ? { action: 'link', targetRef: `${type}/${pseudo(type, id)}`, dependency: true }
-          : { action: rule };
-      }
-      return sendTypes.has(type)
-        ? { action: 'link', targetRef: `${type}/${pseudo(type, id)}`, dependency: true }
-        : unsynced;
-    },
+    plan: (type, id) => refs.plan(type, id),
     rangeCursor: input.rangeCursor,
-  };
-}
-
-/**
- * Per-type sets of ids found by a search, loaded once per channel (one pass) on first use.
- * @param store - where to search.
- * @param query - the search (ids only are asked for).
- * @returns a loader per type.
- */
-export function lazyIdSets(
-  store: FhirStore,
-  query: Readonly<Record<string, string>>,
-): (type: string) => Promise<ReadonlySet<string>> {
-  const cache = new Map<string, Promise<ReadonlySet<string>>>();
-  return (type) => {
-    let hit = cache.get(type);
-    if (hit === undefined) {
-      hit = store
-        .searchAll(type, { ...query, _elements: 'id', _count: '1000' })
-        .then((rs) => new Set(rs.flatMap((r) => (r.id === undefined ? [] : [r.id]))));
-      cache.set(type, hit);
-    }
-    return hit;
   };
 }

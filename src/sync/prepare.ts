@@ -25,9 +25,8 @@ import type { Change, ResourceChange } from '../changes/index.ts';
 import { keyOf } from './bundle.ts';
 import type { DeleteOp, PutOp, WriteOp } from './bundle.ts';
 import type { Channel, RefPlan } from './channel.ts';
-import { lazyIdSets } from './channel.ts';
 import { outgoingMeta } from './marks.ts';
-import { collectReferences, rewriteReferences } from './references.ts';
+import { collectReferences, lazyIdSets, rewriteReferences } from './references.ts';
 import type { RefDecision } from './references.ts';
 import { QUARANTINE_SCOPE_SYSTEM, quarantineId, quarantineResource, scopeValue } from './state.ts';
 import type { QuarantineRecord } from './state.ts';
@@ -210,7 +209,11 @@ async function transformBatch(
   });
 }
 
-/** Reference plans of a batch, keyed by both the source and the target form of each reference. */
+/**
+ * Reference plans of a batch, keyed by the form each reference takes in the transform's output
+ * (`Type/` + channel.outputId): a reference of the output that matches no key came from
+ * nowhere in the source and is masked.
+ */
 async function referencePlans(
   channel: Channel,
   sources: readonly Resource[],
@@ -218,13 +221,11 @@ async function referencePlans(
   const out = new Map<string, RefPlan & { source?: { type: string; id: string } }>();
   for (const src of sources) {
     for (const ref of collectReferences(src)) {
-      const key = `${ref.type}/${ref.id}`;
+      const key = `${ref.type}/${channel.outputId(ref.type, ref.id)}`;
       if (ref.absolute || out.has(key)) {
         continue;
       }
-      const plan = { ...(await channel.plan(ref.type, ref.id)), source: { type: ref.type, id: ref.id } };
-      out.set(key, plan);
-      out.set(`${ref.type}/${channel.targetId(ref.type, ref.id)}`, plan);
+      out.set(key, { ...(await channel.plan(ref.type, ref.id)), source: { type: ref.type, id: ref.id } });
     }
   }
   return out;

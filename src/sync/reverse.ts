@@ -56,6 +56,7 @@ export function reverseChannel(input: ReverseChannelInput): Channel {
     pageSize: Math.max(1, input.instance.bundleSize - 1),
     mark: FROM_GLOBAL_TAG,
     targetId: (_type, id) => id,
+    outputId: (_type, id) => id,
     skip: (resource) => hasTag(resource, FROM_LOCAL_TAG),
     transform: (resources) => Promise.resolve(resources.map((resource) => ({ ok: true as const, resource }))),
     plan: (type, id) =>

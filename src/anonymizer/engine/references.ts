@@ -40,6 +40,28 @@ export interface ReferenceEnv {
 }
 
 const LITERAL = /^(?:(.+)\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
+
+/** A literal reference read by {@link parseLiteralReference}. */
+export interface LiteralReference {
+  readonly type: string;
+  readonly id: string;
+  /** What came before `Type/id` (a server's base URL), when anything did. */
+  readonly base?: string;
+}
+
+/**
+ * Reads `Type/id`, `Type/id/_history/v` or `<base>/Type/id[...]`: the one parser of literal
+ * references (the sync reads the references it carries with it too).
+ * @param ref - Reference.reference.
+ * @returns type, id and base, or undefined for contained (`#x`), `urn:`, conditional and other forms.
+ */
+export function parseLiteralReference(ref: string): LiteralReference | undefined {
+  const m = LITERAL.exec(ref);
+  if (m === null) {
+    return undefined;
+  }
+  return m[1] === undefined ? { type: m[2]!, id: m[3]! } : { type: m[2]!, id: m[3]!, base: m[1] };
+}
 const CONDITIONAL = /^(?:.*\/)?([A-Z][A-Za-z]+)\?(.*)$/;
 
 /**
