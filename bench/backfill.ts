@@ -261,6 +261,14 @@ instances:
     );
     if (process.env.BENCH_DETAIL === '1') {
       console.log(
+        `  passes: ${r
+          .passes!.map(
+            (p) =>
+              `${p.resourceType} ${p.resources + p.dependencies} in ${p.transactions} tx ${(p.durationMs / 1000).toFixed(2)} s`,
+          )
+          .join('; ')}`,
+      );
+      console.log(
         `  requests: ${[...byKind]
           .sort((a, b) => b[1].ms - a[1].ms)
           .map(([k, v]) => `${k} ${v.n}x ${(v.ms / 1000).toFixed(1)} s`)

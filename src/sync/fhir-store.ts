@@ -13,6 +13,7 @@ import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { codedCause, createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
 import type { FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
+import { nextLink } from '../shared/paging.ts';
 import { AppError, onSide, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
 import type { ErrorSide } from '../shared/errors/index.ts';
 
@@ -107,7 +108,7 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
       yield (bundle.entry ?? [])
         .filter((e) => e.search?.mode !== 'include')
         .flatMap((e) => (e.resource === undefined ? [] : [e.resource]));
-      url = bundle.link?.find((l) => l.relation === 'next')?.url;
+      url = nextLink(bundle, base, target);
     }
   };
   return {

@@ -40,3 +40,45 @@ describe('FHIR store over MedplumClient', () => {
     expect(answer.body).toEqual(outcome);
   });
 });
+
+describe('FHIR store paging', () => {
+  const page = (entries: string[], next?: string): Response =>
+    new Response(
+      JSON.stringify({
+        resourceType: 'Bundle',
+        type: 'searchset',
+        entry: entries.map((id) => ({ resource: { resourceType: 'Patient', id } })),
+        ...(next === undefined ? {} : { link: [{ relation: 'next', url: next }] }),
+      }),
+      { status: 200, headers: { 'content-type': 'application/fhir+json' } },
+    );
+
+  it('follows next links on the server, and refuses one to another origin (credentials go with it)', async () => {
+    const asked: string[] = [];
+    const store = createFhirStore(conn, {
+      fetch: (url: string) => {
+        asked.push(url);
+        if (url.includes('evil')) {
+          return Promise.resolve(page(['stolen']));
+        }
+        return Promise.resolve(
+          url.includes('page=2')
+            ? page(['p2'], 'http://evil.test/fhir?page=3')
+            : page(['p1'], 'http://fhir.test/fhir?page=2'),
+        );
+      },
+    });
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const rs of store.searchPages('Patient', {})) {
+        seen.push(...rs.map((r) => r.id ?? ''));
+      }
+    })().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string },
+    );
+    expect(seen).toEqual(['p1', 'p2']);
+    expect(err?.code).toBe('FEED_ERR_FOREIGN_LINK');
+    expect(asked.some((u) => u.includes('evil'))).toBe(false);
+  });
+});

@@ -222,6 +222,13 @@ export const SINK_ERR_RESPONSE_TOO_LARGE = defineError(
   502,
   false,
 );
+/** A paging link of the server written to points at another origin. */
+export const SINK_ERR_FOREIGN_LINK = defineError(
+  'SINK_ERR_FOREIGN_LINK',
+  'Paging link from %s points to another origin (%s); refusing to follow it. Register the server under the origin it names itself with (its base URL in /metadata)',
+  502,
+  false,
+);
 /** The CA file of the server written to cannot be read. */
 export const SINK_ERR_TLS_CA = defineError('SINK_ERR_TLS_CA', 'Cannot read the CA file %s (%s)', 500, false);
 /** The token endpoint of the server written to refused the client credentials. */
