@@ -160,95 +160,8 @@ export interface SyncEngine {
  */
 export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
   const clock = deps.clock ?? ((): Date => new Date());
-  // One store and one client per connection for the life of the engine, so an OAuth token is
-  // reused until it expires instead of being fetched again for every pass.
-  const storeFor = perConnection((conn) => createFhirStore(conn, deps.clientOptions));
-  const clientFor = perConnection((conn) => createFhirClient(conn, deps.clientOptions));
-  const probedKindsFor = (
-    server: ServerConnection,
-  ): Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>> | undefined => {
-    const base = `${server.baseUrl}${server.fhirUrlPath}`.replace(/\/+$/, '');
-    return [...(deps.probedKinds ?? [])].find(([b]) => b.replace(/\/+$/, '') === base)?.[1];
-  };
-  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed => {
-    const probedKinds = feed.kind === 'auto' ? probedKindsFor(server) : undefined;
-    return createChangeFeed(
-      { ...feedConfig(feed, pageSize), ...(probedKinds === undefined ? {} : { probedKinds }) },
-      { client: clientFor(server) },
-    );
-  };
-
-  // Every channel's requests to the global share one adaptive bound.
-  const globalLimiter = createLimiter({ min: 1, max: deps.globalConcurrency ?? 4, initial: 2 });
-  const limitedGlobals = new Map<FhirStore, FhirStore>();
-  const globalFor = (server: ServerConnection): FhirStore => {
-    const store = storeFor(server);
-    let limited = limitedGlobals.get(store);
-    if (limited === undefined) {
-      limited = limitedStore(store, globalLimiter);
-      limitedGlobals.set(store, limited);
-    }
-    return limited;
-  };
-
-  // Bundle caps found by trial (a refused bundle that went through split), per target: later
-  // passes plan bundles that fit instead of being refused and split again.
-  // Keyed by FHIR base without trailing slash: profiles and stores spell it either way.
-  const baseKey = (base: string): string => base.replace(/\/+$/, '');
-  const bundleCaps = new Map<string, number>([...(deps.initialBundleCaps ?? [])].map(([b, n]) => [baseKey(b), n]));
-  const capped = (base: string, configured: number): number =>
-    Math.min(configured, bundleCaps.get(baseKey(base)) ?? configured);
-  const learnBundleCap = (target: string, refused: number, size: number): void => {
-    if (size < (bundleCaps.get(baseKey(target)) ?? Number.POSITIVE_INFINITY)) {
-      bundleCaps.set(baseKey(target), size);
-      deps.logger.warn(
-        { target, refused, size },
-        'the server refused a transaction of this size and accepted it split: bundles to it are capped from now on (set bundleSize to this value to skip the trial)',
-      );
-    }
-  };
-
-  const openChannel = async (req: PassRequest): Promise<Channel> => {
-    const config = await deps.config();
-    const direction = req.direction ?? 'forward';
-    const inst = assertEnabled(
-      config.instances.find((i) => i.id === req.instanceId),
-      req.instanceId,
-      req.resourceType,
-      direction === 'forward' ? 'send' : 'receive',
-    );
-    // Forward reads the local and writes the global; reverse the other way round. Each store
-    // reports its failures with the codes of its side (FEED_ERR_* read, SINK_ERR_* written).
-    const local = storeOnSide(storeFor(inst), direction === 'forward' ? ErrorSide.source : ErrorSide.target);
-    const globalStore = storeOnSide(
-      globalFor(config.global),
-      direction === 'forward' ? ErrorSide.target : ErrorSide.source,
-    );
-    if (direction === 'forward') {
-      const pageSize = inst.feed.pageSize ?? Math.max(1, config.global.bundleSize - 1);
-      return forwardChannel({
-        instance: inst,
-        global: { ...config.global, bundleSize: capped(globalStore.base, config.global.bundleSize) },
-        resourceType: req.resourceType,
-        feed: feedFor(inst, inst.feed, pageSize),
-        anonymizer: currentAnonymizer(deps),
-        local,
-        globalStore,
-        codec: deps.codec,
-        rangeCursor: rangeCursorFor(inst.feed),
-      });
-    }
-    return reverseChannel({
-      instance: { ...inst, bundleSize: capped(local.base, inst.bundleSize) },
-      global: config.global,
-      resourceType: req.resourceType,
-      feed: feedFor(config.global, config.global.feed, Math.max(1, inst.bundleSize - 1)),
-      local,
-      globalStore,
-      rangeCursor: rangeCursorFor(config.global.feed),
-    });
-  };
-
+  const conns = engineConnections(deps);
+  const openChannel = (req: PassRequest): Promise<Channel> => openChannelOf(deps, conns, req);
   const passDeps: PassDeps = {
     openChannel,
     logger: deps.logger,
@@ -257,11 +170,11 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     sleep: deps.sleep ?? sleep,
     random: deps.random ?? Math.random,
     metrics: deps.metrics,
-    onBundleCap: learnBundleCap,
+    onBundleCap: conns.learnBundleCap,
   };
   // The global holds cursors, quarantine and audit: the service writes there.
   const globalStore = async (): Promise<FhirStore> =>
-    storeOnSide(globalFor((await deps.config()).global), ErrorSide.target);
+    storeOnSide(conns.globalFor((await deps.config()).global), ErrorSide.target);
   const audit = async (event: AuditInput): Promise<void> => {
     const store = deps.auditToGlobal === false ? undefined : await globalStore();
     await recordAudit({ logger: deps.logger, store }, event);
@@ -270,23 +183,149 @@ export function createSyncEngine(deps: SyncEngineDeps): SyncEngine {
     openChannel,
     globalStore,
     audit,
-    runJob: async (job, options) => {
-      switch (job.kind) {
-        case 'pass':
-        case 'reverse':
-          return runPassJob(engine, passDeps, deps, job, options);
-        case 'sweep':
-          return runSweepJob(engine, passDeps, deps, job, options);
-        case 'quarantine-retry':
-          return runRetryJob(engine, passDeps, deps, job, options);
-        case 'reconcile':
-          return runReconcileJob(engine, passDeps, deps, job, options);
-        default:
-          throw SYNC_ERR_JOB_INVALID.create('unknown kind');
-      }
-    },
+    runJob: async (job, options) => dispatchJob(engine, passDeps, deps, job, options),
   };
   return engine;
+}
+
+/** What the engine keeps per server connection for its whole life, and what it learned about targets. */
+interface EngineConnections {
+  readonly storeFor: (server: ServerConnection) => FhirStore;
+  readonly feedFor: (server: ServerConnection, feed: FeedConfig, pageSize: number) => ChangeFeed;
+  /** The global's store behind the limiter every channel shares. */
+  readonly globalFor: (server: ServerConnection) => FhirStore;
+  /** The bundle size to plan for a target: the configured one, or less once the target proved to cap it. */
+  readonly capped: (base: string, configured: number) => number;
+  readonly learnBundleCap: (target: string, refused: number, size: number) => void;
+}
+
+function engineConnections(deps: SyncEngineDeps): EngineConnections {
+  // One store and one client per connection for the life of the engine, so an OAuth token is
+  // reused until it expires instead of being fetched again for every pass.
+  const storeFor = perConnection((conn) => createFhirStore(conn, deps.clientOptions));
+  const clientFor = perConnection((conn) => createFhirClient(conn, deps.clientOptions));
+  const feedFor = (server: ServerConnection, feed: FeedConfig, pageSize: number): ChangeFeed => {
+    const probedKinds = feed.kind === 'auto' ? probedKindsFor(deps, server) : undefined;
+    return createChangeFeed(
+      { ...feedConfig(feed, pageSize), ...(probedKinds === undefined ? {} : { probedKinds }) },
+      { client: clientFor(server) },
+    );
+  };
+  const globalFor = limitedGlobals(storeFor, deps.globalConcurrency ?? 4);
+  return { storeFor, feedFor, globalFor, ...bundleCaps(deps) };
+}
+
+function probedKindsFor(
+  deps: Pick<SyncEngineDeps, 'probedKinds'>,
+  server: ServerConnection,
+): Readonly<Record<string, 'fhir-history' | 'search-lastupdated'>> | undefined {
+  const base = `${server.baseUrl}${server.fhirUrlPath}`.replace(/\/+$/, '');
+  return [...(deps.probedKinds ?? [])].find(([b]) => b.replace(/\/+$/, '') === base)?.[1];
+}
+
+/** Every channel's requests to the global share one adaptive bound. */
+function limitedGlobals(
+  storeFor: (server: ServerConnection) => FhirStore,
+  max: number,
+): (server: ServerConnection) => FhirStore {
+  const globalLimiter = createLimiter({ min: 1, max, initial: 2 });
+  const limitedGlobals = new Map<FhirStore, FhirStore>();
+  return (server) => {
+    const store = storeFor(server);
+    let limited = limitedGlobals.get(store);
+    if (limited === undefined) {
+      limited = limitedStore(store, globalLimiter);
+      limitedGlobals.set(store, limited);
+    }
+    return limited;
+  };
+}
+
+/**
+ * Bundle caps found by trial (a refused bundle that went through split), per target: later
+ * passes plan bundles that fit instead of being refused and split again.
+ */
+function bundleCaps(
+  deps: Pick<SyncEngineDeps, 'initialBundleCaps' | 'logger'>,
+): Pick<EngineConnections, 'capped' | 'learnBundleCap'> {
+  // Keyed by FHIR base without trailing slash: profiles and stores spell it either way.
+  const baseKey = (base: string): string => base.replace(/\/+$/, '');
+  const caps = new Map<string, number>([...(deps.initialBundleCaps ?? [])].map(([b, n]) => [baseKey(b), n]));
+  const capped = (base: string, configured: number): number =>
+    Math.min(configured, caps.get(baseKey(base)) ?? configured);
+  const learnBundleCap = (target: string, refused: number, size: number): void => {
+    if (size < (caps.get(baseKey(target)) ?? Number.POSITIVE_INFINITY)) {
+      caps.set(baseKey(target), size);
+      deps.logger.warn(
+        { target, refused, size },
+        'the server refused a transaction of this size and accepted it split: bundles to it are capped from now on (set bundleSize to this value to skip the trial)',
+      );
+    }
+  };
+  return { capped, learnBundleCap };
+}
+
+async function openChannelOf(deps: SyncEngineDeps, conns: EngineConnections, req: PassRequest): Promise<Channel> {
+  const config = await deps.config();
+  const direction = req.direction ?? 'forward';
+  const inst = assertEnabled(
+    config.instances.find((i) => i.id === req.instanceId),
+    req.instanceId,
+    req.resourceType,
+    direction === 'forward' ? 'send' : 'receive',
+  );
+  // Forward reads the local and writes the global; reverse the other way round. Each store
+  // reports its failures with the codes of its side (FEED_ERR_* read, SINK_ERR_* written).
+  const local = storeOnSide(conns.storeFor(inst), direction === 'forward' ? ErrorSide.source : ErrorSide.target);
+  const globalStore = storeOnSide(
+    conns.globalFor(config.global),
+    direction === 'forward' ? ErrorSide.target : ErrorSide.source,
+  );
+  if (direction === 'forward') {
+    const pageSize = inst.feed.pageSize ?? Math.max(1, config.global.bundleSize - 1);
+    return forwardChannel({
+      instance: inst,
+      global: { ...config.global, bundleSize: conns.capped(globalStore.base, config.global.bundleSize) },
+      resourceType: req.resourceType,
+      feed: conns.feedFor(inst, inst.feed, pageSize),
+      anonymizer: currentAnonymizer(deps),
+      local,
+      globalStore,
+      codec: deps.codec,
+      rangeCursor: rangeCursorFor(inst.feed),
+    });
+  }
+  return reverseChannel({
+    instance: { ...inst, bundleSize: conns.capped(local.base, inst.bundleSize) },
+    global: config.global,
+    resourceType: req.resourceType,
+    feed: conns.feedFor(config.global, config.global.feed, Math.max(1, inst.bundleSize - 1)),
+    local,
+    globalStore,
+    rangeCursor: rangeCursorFor(config.global.feed),
+  });
+}
+
+async function dispatchJob(
+  engine: SyncEngine,
+  passDeps: PassDeps,
+  deps: SyncEngineDeps,
+  job: SyncJobData,
+  options: Parameters<SyncEngine['runJob']>[1],
+): Promise<JobResult> {
+  switch (job.kind) {
+    case 'pass':
+    case 'reverse':
+      return runPassJob(engine, passDeps, deps, job, options);
+    case 'sweep':
+      return runSweepJob(engine, passDeps, deps, job, options);
+    case 'quarantine-retry':
+      return runRetryJob(engine, passDeps, deps, job, options);
+    case 'reconcile':
+      return runReconcileJob(engine, passDeps, deps, job, options);
+    default:
+      throw SYNC_ERR_JOB_INVALID.create('unknown kind');
+  }
 }
 
 async function runPassJob(

@@ -74,94 +74,121 @@ export interface Limiter {
 export function createLimiter(options: LimiterOptions): Limiter {
   const min = Math.max(1, options.min ?? 1);
   const max = Math.max(min, options.max);
-  const slowFactor = options.slowFactor ?? 3;
-  const serialFactor = options.serialFactor ?? 0.8;
-  const now = options.now ?? ((): number => performance.now());
-  let limit = Math.min(max, Math.max(min, options.initial ?? min));
-  let inFlight = 0;
-  const bestOf = new Map<string, number>();
-  // Requests started after the last decrease: only their answers may decrease again.
-  let epoch = 0;
-  const queue: (() => void)[] = [];
-
-  const pump = (): void => {
-    while (queue.length > 0 && inFlight < Math.floor(limit)) {
-      inFlight++;
-      queue.shift()!();
-    }
+  const s: LimiterState = {
+    min,
+    max,
+    slowFactor: options.slowFactor ?? 3,
+    serialFactor: options.serialFactor ?? 0.8,
+    now: options.now ?? ((): number => performance.now()),
+    limit: Math.min(max, Math.max(min, options.initial ?? min)),
+    inFlight: 0,
+    bestOf: new Map<string, number>(),
+    epoch: 0,
+    queue: [],
   };
-
-  const settle = (
-    signal: LimitSignal,
-    shape: RequestShape,
-    elapsed: number,
-    startedIn: number,
-    beside: number,
-  ): void => {
-    inFlight--;
-    if (signal === 'neutral') {
-      pump();
-      return;
-    }
-    const latency = elapsed / Math.max(1, shape.units ?? 1);
-    const best = bestOf.get(shape.kind);
-    const slow = best !== undefined && latency > best * slowFactor;
-    // Forget slowly (1 % per answer) so a lasting change of speed becomes the new best.
-    bestOf.set(shape.kind, best === undefined ? latency : Math.min(latency, best * 1.01));
-    const serial = best !== undefined && beside > 1 && latency >= best * beside * serialFactor;
-    if (signal === 'overload' || slow) {
-      if (startedIn === epoch) {
-        limit = Math.max(min, limit / 2);
-        epoch++;
-      }
-    } else if (serial) {
-      if (startedIn === epoch) {
-        limit = Math.max(min, limit - 1);
-        epoch++;
-      }
-    } else {
-      limit = Math.min(max, limit + 1 / limit);
-    }
-    pump();
-  };
-
-  const acquire = (): Promise<void> => {
-    if (queue.length === 0 && inFlight < Math.floor(limit)) {
-      inFlight++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      queue.push(resolve);
-    });
-  };
-
   return {
-    run: async <T>(fn: () => Promise<T>, shape: RequestShape, classify?: (result: T) => LimitSignal): Promise<T> => {
-      await acquire();
-      const startedIn = epoch;
-      // Requests in flight beside this one (itself included) when it started.
-      const beside = inFlight;
-      const t0 = now();
-      let result: T;
-      try {
-        result = await fn();
-      } catch (err) {
-        settle(isAbort(err) ? 'neutral' : 'overload', shape, now() - t0, startedIn, beside);
-        throw err;
-      }
-      settle(classify?.(result) ?? 'ok', shape, now() - t0, startedIn, beside);
-      return result;
-    },
+    run: <T>(fn: () => Promise<T>, shape: RequestShape, classify?: (result: T) => LimitSignal): Promise<T> =>
+      runLimited(s, fn, shape, classify),
     get limit() {
-      return limit;
+      return s.limit;
     },
     get inFlight() {
-      return inFlight;
+      return s.inFlight;
     },
     get waiting() {
-      return queue.length;
+      return s.queue.length;
     },
   };
+}
+
+/** The settings and running state of one limiter. */
+interface LimiterState {
+  readonly min: number;
+  readonly max: number;
+  readonly slowFactor: number;
+  readonly serialFactor: number;
+  readonly now: () => number;
+  limit: number;
+  inFlight: number;
+  /** Best latency per unit of work, per kind of request. */
+  readonly bestOf: Map<string, number>;
+  /** Requests started after the last decrease: only their answers may decrease again. */
+  epoch: number;
+  readonly queue: (() => void)[];
+}
+
+async function runLimited<T>(
+  s: LimiterState,
+  fn: () => Promise<T>,
+  shape: RequestShape,
+  classify?: (result: T) => LimitSignal,
+): Promise<T> {
+  await acquire(s);
+  const startedIn = s.epoch;
+  // Requests in flight beside this one (itself included) when it started.
+  const beside = s.inFlight;
+  const t0 = s.now();
+  let result: T;
+  try {
+    result = await fn();
+  } catch (err) {
+    settle(s, isAbort(err) ? 'neutral' : 'overload', shape, s.now() - t0, startedIn, beside);
+    throw err;
+  }
+  settle(s, classify?.(result) ?? 'ok', shape, s.now() - t0, startedIn, beside);
+  return result;
+}
+
+function acquire(s: LimiterState): Promise<void> {
+  if (s.queue.length === 0 && s.inFlight < Math.floor(s.limit)) {
+    s.inFlight++;
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    s.queue.push(resolve);
+  });
+}
+
+function pump(s: LimiterState): void {
+  while (s.queue.length > 0 && s.inFlight < Math.floor(s.limit)) {
+    s.inFlight++;
+    s.queue.shift()!();
+  }
+}
+
+function settle(
+  s: LimiterState,
+  signal: LimitSignal,
+  shape: RequestShape,
+  elapsed: number,
+  startedIn: number,
+  beside: number,
+): void {
+  s.inFlight--;
+  if (signal === 'neutral') {
+    pump(s);
+    return;
+  }
+  const latency = elapsed / Math.max(1, shape.units ?? 1);
+  const best = s.bestOf.get(shape.kind);
+  const slow = best !== undefined && latency > best * s.slowFactor;
+  // Forget slowly (1 % per answer) so a lasting change of speed becomes the new best.
+  s.bestOf.set(shape.kind, best === undefined ? latency : Math.min(latency, best * 1.01));
+  const serial = best !== undefined && beside > 1 && latency >= best * beside * s.serialFactor;
+  if (signal === 'overload' || slow) {
+    if (startedIn === s.epoch) {
+      s.limit = Math.max(s.min, s.limit / 2);
+      s.epoch++;
+    }
+  } else if (serial) {
+    if (startedIn === s.epoch) {
+      s.limit = Math.max(s.min, s.limit - 1);
+      s.epoch++;
+    }
+  } else {
+    s.limit = Math.min(s.max, s.limit + 1 / s.limit);
+  }
+  pump(s);
 }
 
 function isAbort(err: unknown): boolean {

@@ -95,23 +95,19 @@ export async function runPass(
   });
   const started = deps.clock().getTime();
   const writer = writerDeps(deps, channel, req.signal);
-  const ctx = prepareContext(channel, deps.clock);
-  const totals = {
-    pages: 0,
-    resources: 0,
-    deletes: 0,
-    quarantined: 0,
-    dependencies: 0,
-    skipped: 0,
-    masked: 0,
-    dropped: 0,
-    transactions: 0,
+  const pass: PassState = {
+    channel,
+    writer,
+    ctx: prepareContext(channel, deps.clock),
+    clock: deps.clock,
+    totals: emptyTotals(),
+    stored: undefined,
+    onProgress,
   };
 
   // 1. Where to start: the committed cursor on the target (created empty on the first pass), or a backfill instant.
-  let stored: StoredCursor | undefined =
-    req.range === undefined ? await ensureCursor(writer, emptyCursor(channel, deps.clock())) : undefined;
-  const cursorBefore = stored?.state?.cursor;
+  pass.stored = req.range === undefined ? await ensureCursor(writer, emptyCursor(channel, deps.clock())) : undefined;
+  const cursorBefore = pass.stored?.state?.cursor;
   let position = startPosition(channel, req.range, cursorBefore);
   log.info({ cursorBefore: short(cursorBefore), backfill: req.range !== undefined }, 'pass started');
 
@@ -119,30 +115,6 @@ export async function runPass(
   //    then write data + cursor in one transaction. Pipelined: page N+1 is read and prepared
   //    while page N is being written; commits stay in feed order with one in flight, and each
   //    commit's precondition is the version the previous commit produced.
-  const commit = async (prepared: PreparedPage, cursor: string): Promise<void> => {
-    const state: CursorState = { ...emptyCursor(channel, deps.clock()), cursor: channel.codec.seal(cursor) };
-    const cursorOp = stored === undefined ? undefined : cursorPut(state, stored.versionId);
-    const written = await writePage(writer, prepared.ops, {
-      cursor: cursorOp,
-      quarantineOp: (r) => rejectionRecord(channel, ctx, r),
-      confirmCursor: () => confirmCursor(writer, channel, cursor),
-    });
-    if (stored !== undefined) {
-      // A server that reports no version in its answer: read it back rather than lose the
-      // precondition of the next commit.
-      const versionId =
-        written.cursorVersion ??
-        (await loadCursor(writer, channel.direction, channel.instanceId, channel.resourceType)).versionId;
-      stored = { state, versionId: versionId ?? stored.versionId };
-    }
-    add(totals, prepared.counts, prepared.quarantined.length, written);
-    await onProgress?.({
-      pages: totals.pages,
-      resources: totals.resources,
-      deletes: totals.deletes,
-      quarantined: totals.quarantined,
-    });
-  };
   let inFlight: Promise<void> = Promise.resolve();
   try {
     for await (const page of channel.feed.pages(channel.resourceType, position, {
@@ -153,9 +125,9 @@ export async function runPass(
         continue;
       }
       position = page.cursor;
-      const prepared = await preparePage(channel, ctx, page.changes);
+      const prepared = await preparePage(channel, pass.ctx, page.changes);
       await inFlight; // a failed commit stops the pass here, before anything later is written
-      inFlight = commit(prepared, page.cursor);
+      inFlight = commitPage(pass, prepared, page.cursor);
       inFlight.catch(() => undefined); // observed by the next await; no unhandled rejection meanwhile
     }
     await inFlight;
@@ -166,19 +138,95 @@ export async function runPass(
   const lagSeconds = req.range === undefined ? await lagOf(channel, position, req.signal) : undefined;
 
   // 3. Report: counts, duration, cursors; never content.
-  const summary: PassSummary = {
+  const summary = passSummary(pass, cursorBefore, deps.clock().getTime() - started, lagSeconds);
+  log.info({ ...summary, cursorBefore: short(cursorBefore), cursorAfter: short(summary.cursorAfter) }, 'pass finished');
+  return summary;
+}
+
+/** Running counts of a pass. */
+interface PassTotals {
+  pages: number;
+  resources: number;
+  deletes: number;
+  quarantined: number;
+  dependencies: number;
+  skipped: number;
+  masked: number;
+  dropped: number;
+  transactions: number;
+}
+
+/** What the commits of one pass share: the cursor version each commit's precondition needs, and the totals. */
+interface PassState {
+  readonly channel: Channel;
+  readonly writer: WriterDeps;
+  readonly ctx: PrepareContext;
+  readonly clock: () => Date;
+  readonly totals: PassTotals;
+  /** The committed cursor and its version; undefined for backfills (they do not move the cursor). */
+  stored: StoredCursor | undefined;
+  readonly onProgress: ((p: JobProgress) => Promise<void> | void) | undefined;
+}
+
+function emptyTotals(): PassTotals {
+  return {
+    pages: 0,
+    resources: 0,
+    deletes: 0,
+    quarantined: 0,
+    dependencies: 0,
+    skipped: 0,
+    masked: 0,
+    dropped: 0,
+    transactions: 0,
+  };
+}
+
+/** Writes one prepared page with its cursor in one transaction, then counts it and reports progress. */
+async function commitPage(pass: PassState, prepared: PreparedPage, cursor: string): Promise<void> {
+  const { channel, writer, totals } = pass;
+  const state: CursorState = { ...emptyCursor(channel, pass.clock()), cursor: channel.codec.seal(cursor) };
+  const cursorOp = pass.stored === undefined ? undefined : cursorPut(state, pass.stored.versionId);
+  const written = await writePage(writer, prepared.ops, {
+    cursor: cursorOp,
+    quarantineOp: (r) => rejectionRecord(channel, pass.ctx, r),
+    confirmCursor: () => confirmCursor(writer, channel, cursor),
+  });
+  if (pass.stored !== undefined) {
+    // A server that reports no version in its answer: read it back rather than lose the
+    // precondition of the next commit.
+    const versionId =
+      written.cursorVersion ??
+      (await loadCursor(writer, channel.direction, channel.instanceId, channel.resourceType)).versionId;
+    pass.stored = { state, versionId: versionId ?? pass.stored.versionId };
+  }
+  add(totals, prepared.counts, prepared.quarantined.length, written);
+  await pass.onProgress?.({
+    pages: totals.pages,
+    resources: totals.resources,
+    deletes: totals.deletes,
+    quarantined: totals.quarantined,
+  });
+}
+
+function passSummary(
+  pass: PassState,
+  cursorBefore: string | undefined,
+  durationMs: number,
+  lagSeconds: number | undefined,
+): PassSummary {
+  const { channel } = pass;
+  return {
     instanceId: channel.instanceId,
     resourceType: channel.resourceType,
     direction: channel.direction,
     rulesVersion: channel.rulesVersion,
-    ...totals,
+    ...pass.totals,
     cursorBefore,
-    cursorAfter: stored?.state?.cursor,
-    durationMs: deps.clock().getTime() - started,
+    cursorAfter: pass.stored?.state?.cursor,
+    durationMs,
     ...(lagSeconds === undefined ? {} : { lagSeconds }),
   };
-  log.info({ ...summary, cursorBefore: short(cursorBefore), cursorAfter: short(summary.cursorAfter) }, 'pass finished');
-  return summary;
 }
 
 /**
@@ -266,22 +314,7 @@ export function rejectionRecord(channel: Channel, ctx: PrepareContext, r: Reject
   );
 }
 
-function add(
-  totals: {
-    pages: number;
-    resources: number;
-    deletes: number;
-    quarantined: number;
-    dependencies: number;
-    skipped: number;
-    masked: number;
-    dropped: number;
-    transactions: number;
-  },
-  counts: PrepareCounts,
-  quarantined: number,
-  written: PageWriteResult,
-): void {
+function add(totals: PassTotals, counts: PrepareCounts, quarantined: number, written: PageWriteResult): void {
   const rejected = written.rejections.filter((r) => r.op.role === 'data' || r.op.role === 'dependency');
   totals.pages++;
   totals.resources += counts.resources - rejected.filter((r) => r.op.role === 'data' && r.op.kind === 'put').length;

@@ -102,110 +102,139 @@ export async function writePage(
   ops: readonly WriteOp[],
   options: PageWriteOptions,
 ): Promise<PageWriteResult> {
-  const rejections: Rejection[] = [];
-  let cursorVersion: string | undefined;
-  let transactions = 0;
-  const send = async (batch: readonly WriteOp[]): Promise<TransactionAnswer> => {
-    transactions++;
-    return sendTransaction(deps, batch);
-  };
-  const noteCursor = (batch: readonly WriteOp[], answer: TransactionAnswer): void => {
-    const i = batch.findIndex((o) => o.role === 'cursor');
-    if (i >= 0 && answer.kind === 'ok') {
-      cursorVersion = answer.entries[i]?.versionId;
-    }
-  };
-  const commitState = async (state: readonly WriteOp[]): Promise<void> => {
-    for (const planned of planBundles(
-      state.filter((o) => o.role !== 'cursor'),
-      { bundleSize: deps.bundleSize, cursor: state.find((o): o is PutOp => o.role === 'cursor') },
-    )) {
-      const answer = await send(planned.ops);
-      await settle(planned.ops, answer, () => {
-        throw SINK_ERR_REJECTED.createWith({ location: deps.store.base }, [
-          'sync state',
-          answerStatus(answer),
-          codesOf(answer),
-        ]);
-      });
-    }
-  };
-  /** Handles ok/conflict; calls `onRejected` for a refusal. */
-  const settle = async (
-    batch: readonly WriteOp[],
-    answer: TransactionAnswer,
-    onRejected: () => Promise<void> | void,
-  ): Promise<void> => {
-    switch (answer.kind) {
-      case 'ok':
-        noteCursor(batch, answer);
-        return;
-      case 'conflict':
-        cursorVersion = await confirmOrThrow(options, batch);
-        return;
-      case 'rejected':
-        await onRejected();
-        return;
-      case 'retry':
-        throw new Error('unreachable: retry answers are consumed by sendTransaction');
-      default:
-        answer satisfies never;
-    }
-  };
-  let largestAccepted = 0;
-  const bisect = async (data: readonly WriteOp[]): Promise<void> => {
-    if (data.length === 0) {
-      return;
-    }
-    const answer = await send(data);
-    if (answer.kind === 'ok') {
-      largestAccepted = Math.max(largestAccepted, data.length);
-    }
-    await settle(data, answer, async () => {
-      if (answer.kind !== 'rejected') {
-        return;
-      }
-      if (answer.failedEntries !== undefined) {
-        const failed = new Set(answer.failedEntries);
-        data.forEach((op, i) => failed.has(i) && rejections.push({ op, status: answer.status, codes: answer.codes }));
-        await bisect(data.filter((_, i) => !failed.has(i)));
-      } else if (data.length === 1) {
-        const op = data[0]!;
-        // A delete of something the target never had: some servers (Medplum) refuse the whole
-        // transaction with 404 instead of answering that entry 404. Gone is gone: done.
-        if (op.kind === 'delete' && (answer.status === 404 || answer.status === 410)) {
-          return;
-        }
-        if (op.kind === 'put' && answer.status === 404) {
-          throw SINK_ERR_CLIENT_IDS_REFUSED.createWith({ location: deps.store.base }, [deps.store.base]);
-        }
-        rejections.push({ op, status: answer.status, codes: answer.codes });
-      } else {
-        const mid = Math.ceil(data.length / 2);
-        await bisect(data.slice(0, mid));
-        await bisect(data.slice(mid));
-      }
-    });
-  };
-
+  const w: PageWrite = { deps, options, rejections: [], cursorVersion: undefined, transactions: 0, largestAccepted: 0 };
   for (const planned of planBundles(ops, { bundleSize: deps.bundleSize, cursor: options.cursor })) {
-    const answer = await send(planned.ops);
-    await settle(planned.ops, answer, async () => {
-      const before = rejections.length;
-      largestAccepted = 0;
-      const data = planned.ops.filter((o) => !STATE_ROLES.has(o.role));
-      await bisect(data);
-      if (rejections.length === before && data.length > 1 && largestAccepted > 0) {
-        deps.onBundleCap?.(planned.ops.length, largestAccepted);
-      }
-      const found = rejections
-        .slice(before)
-        .filter((r) => r.op.role === 'data' || r.op.role === 'dependency')
-        .map(options.quarantineOp);
-      await commitState([...planned.ops.filter((o) => STATE_ROLES.has(o.role)), ...found]);
+    const answer = await send(w, planned.ops);
+    await settle(w, planned.ops, answer, () => isolateRefused(w, planned.ops));
+  }
+  return { cursorVersion: w.cursorVersion, rejections: w.rejections, transactions: w.transactions };
+}
+
+/** The state of one {@link writePage} call, shared by its steps. */
+interface PageWrite {
+  readonly deps: WriterDeps;
+  readonly options: PageWriteOptions;
+  readonly rejections: Rejection[];
+  cursorVersion: string | undefined;
+  transactions: number;
+  /** The largest data part the server accepted while bisecting the current bundle. */
+  largestAccepted: number;
+}
+
+type RejectedAnswer = Extract<TransactionAnswer, { kind: 'rejected' }>;
+
+async function send(w: PageWrite, batch: readonly WriteOp[]): Promise<TransactionAnswer> {
+  w.transactions++;
+  return sendTransaction(w.deps, batch);
+}
+
+function noteCursor(w: PageWrite, batch: readonly WriteOp[], answer: TransactionAnswer): void {
+  const i = batch.findIndex((o) => o.role === 'cursor');
+  if (i >= 0 && answer.kind === 'ok') {
+    w.cursorVersion = answer.entries[i]?.versionId;
+  }
+}
+
+/** Handles ok/conflict; calls `onRejected` for a refusal. */
+async function settle(
+  w: PageWrite,
+  batch: readonly WriteOp[],
+  answer: TransactionAnswer,
+  onRejected: () => Promise<void> | void,
+): Promise<void> {
+  switch (answer.kind) {
+    case 'ok':
+      noteCursor(w, batch, answer);
+      return;
+    case 'conflict':
+      w.cursorVersion = await confirmOrThrow(w.options, batch);
+      return;
+    case 'rejected':
+      await onRejected();
+      return;
+    case 'retry':
+      throw new Error('unreachable: retry answers are consumed by sendTransaction');
+    default:
+      answer satisfies never;
+  }
+}
+
+/**
+ * A refused bundle: bisects its data to isolate the refused entries (writing the good ones),
+ * then commits the bundle's state with quarantine records for what was refused.
+ */
+async function isolateRefused(w: PageWrite, bundle: readonly WriteOp[]): Promise<void> {
+  const before = w.rejections.length;
+  w.largestAccepted = 0;
+  const data = bundle.filter((o) => !STATE_ROLES.has(o.role));
+  await bisect(w, data);
+  if (w.rejections.length === before && data.length > 1 && w.largestAccepted > 0) {
+    w.deps.onBundleCap?.(bundle.length, w.largestAccepted);
+  }
+  const found = w.rejections
+    .slice(before)
+    .filter((r) => r.op.role === 'data' || r.op.role === 'dependency')
+    .map(w.options.quarantineOp);
+  await commitState(w, [...bundle.filter((o) => STATE_ROLES.has(o.role)), ...found]);
+}
+
+async function commitState(w: PageWrite, state: readonly WriteOp[]): Promise<void> {
+  for (const planned of planBundles(
+    state.filter((o) => o.role !== 'cursor'),
+    { bundleSize: w.deps.bundleSize, cursor: state.find((o): o is PutOp => o.role === 'cursor') },
+  )) {
+    const answer = await send(w, planned.ops);
+    await settle(w, planned.ops, answer, () => {
+      throw SINK_ERR_REJECTED.createWith({ location: w.deps.store.base }, [
+        'sync state',
+        answerStatus(answer),
+        codesOf(answer),
+      ]);
     });
   }
-  return { cursorVersion, rejections, transactions };
+}
+
+async function bisect(w: PageWrite, data: readonly WriteOp[]): Promise<void> {
+  if (data.length === 0) {
+    return;
+  }
+  const answer = await send(w, data);
+  if (answer.kind === 'ok') {
+    w.largestAccepted = Math.max(w.largestAccepted, data.length);
+  }
+  await settle(w, data, answer, async () => {
+    if (answer.kind !== 'rejected') {
+      return;
+    }
+    await splitRejected(w, data, answer);
+  });
+}
+
+/** One refused part: its failed entries when the server named them, else its halves, down to single entries. */
+async function splitRejected(w: PageWrite, data: readonly WriteOp[], answer: RejectedAnswer): Promise<void> {
+  if (answer.failedEntries !== undefined) {
+    const failed = new Set(answer.failedEntries);
+    data.forEach((op, i) => failed.has(i) && w.rejections.push({ op, status: answer.status, codes: answer.codes }));
+    await bisect(
+      w,
+      data.filter((_, i) => !failed.has(i)),
+    );
+  } else if (data.length === 1) {
+    const op = data[0]!;
+    // A delete of something the target never had: some servers (Medplum) refuse the whole
+    // transaction with 404 instead of answering that entry 404. Gone is gone: done.
+    if (op.kind === 'delete' && (answer.status === 404 || answer.status === 410)) {
+      return;
+    }
+    if (op.kind === 'put' && answer.status === 404) {
+      throw SINK_ERR_CLIENT_IDS_REFUSED.createWith({ location: w.deps.store.base }, [w.deps.store.base]);
+    }
+    w.rejections.push({ op, status: answer.status, codes: answer.codes });
+  } else {
+    const mid = Math.ceil(data.length / 2);
+    await bisect(w, data.slice(0, mid));
+    await bisect(w, data.slice(mid));
+  }
 }
 
 async function confirmOrThrow(options: PageWriteOptions, batch: readonly WriteOp[]): Promise<string> {
