@@ -35,6 +35,7 @@ import { reverseChannel } from './reverse.ts';
 import type { CursorCodec } from './seal.ts';
 import { createLimiter, limitedStore } from './limiter.ts';
 import { syncWaves } from './queue/scheduler.ts';
+import { runWave } from './waves.ts';
 import { DEFAULT_RETRY } from './writer.ts';
 import type { RetryPolicy } from './writer.ts';
 
@@ -145,7 +146,13 @@ export interface SyncEngine {
   /** Runs one job; `lock` serializes work per instance. */
   runJob(
     job: SyncJobData,
-    options: { lock: InstanceLockFn; onProgress?: (p: JobProgress) => Promise<void> | void; signal?: AbortSignal },
+    options: {
+      lock: InstanceLockFn;
+      onProgress?: (p: JobProgress) => Promise<void> | void;
+      signal?: AbortSignal;
+      /** A pass job's feed has nothing more to prepare (see PassRequest.onDrained). */
+      onDrained?: () => void;
+    },
   ): Promise<JobResult>;
   /** The global server's store. */
   globalStore(): Promise<FhirStore>;
@@ -355,6 +362,7 @@ async function runPassJob(
           direction,
           range,
           signal: anySignal(options.signal, lockSignal),
+          ...(options.onDrained === undefined ? {} : { onDrained: options.onDrained }),
         },
         options.onProgress,
       ),
@@ -452,9 +460,10 @@ async function runReconcileJob(
 
 /**
  * Every sent type of an instance under one hold of its lock, in waves (`syncWaves`: the types
- * most others reference first, one by one, then the rest several channels at once): the
- * global's limiter, not the number of channels, bounds the load. A failed type does not stop the others; the failures are returned
- * for the caller to record and, when retryable, to run the sweep again.
+ * most others reference first, one by one, then the rest several channels at once; a wave
+ * starts when the one before has nothing left to prepare): the global's limiter, not the number
+ * of channels, bounds the load. A failed type does not stop the others; the failures are
+ * returned for the caller to record and, when retryable, to run the sweep again.
  */
 async function runSweepJob(
   engine: SyncEngine,
@@ -484,45 +493,54 @@ async function runSweepJob(
     };
     const passes: NonNullable<JobResult['passes']>[number][] = [];
     const failures: SweepFailure[] = [];
-    let types: readonly string[] = [];
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      for (let type = types[next++]; type !== undefined; type = types[next++]) {
-        const resourceType = type;
-        try {
-          const result = await runPassJob(
-            engine,
-            passDeps,
-            deps,
-            { kind: 'pass', instanceId: job.instanceId, resourceType, requestedBy: job.requestedBy },
-            {
-              lock: held,
-              signal: options.signal,
-              onProgress: (p) => {
-                progress.set(resourceType, p);
-                return options.onProgress?.(total());
-              },
+    let halted = false;
+    const runType = async (resourceType: string, drained: () => void): Promise<void> => {
+      try {
+        const result = await runPassJob(
+          engine,
+          passDeps,
+          deps,
+          { kind: 'pass', instanceId: job.instanceId, resourceType, requestedBy: job.requestedBy },
+          {
+            lock: held,
+            signal: options.signal,
+            onProgress: (p) => {
+              progress.set(resourceType, p);
+              return options.onProgress?.(total());
             },
-          );
-          passes.push(...(result.passes ?? []));
-        } catch (err) {
-          if (lockSignal?.aborted === true || options.signal?.aborted === true) {
-            throw err; // shutdown or lost lock: the whole sweep stops and runs again
-          }
-          const code = err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL';
-          failures.push({ resourceType, code, retryable: isRetryable(err) });
+            onDrained: drained,
+          },
+        );
+        passes.push(...(result.passes ?? []));
+      } catch (err) {
+        if (lockSignal?.aborted === true || options.signal?.aborted === true) {
+          halted = true;
+          throw err; // shutdown or lost lock: the whole sweep stops and runs again
         }
+        const code = err instanceof AppError ? err.code : 'SYNC_ERR_INTERNAL';
+        failures.push({ resourceType, code, retryable: isRetryable(err) });
+      } finally {
+        drained();
       }
     };
+    // A wave starts once the one before has nothing left to prepare, so its first reads overlap
+    // the last commits of the one before instead of leaving the global idle between them. A
+    // dependency whose commit has not landed yet is found missing and sent again with the new
+    // page (an identical PUT; the 409 of a race is retried once by the writer).
+    const running: Promise<PromiseSettledResult<void>[]>[] = [];
     for (const wave of waves) {
-      types = wave;
-      next = 0;
-      const lanes = Math.min(maxLanes, wave.length);
-      const settled = await Promise.allSettled(Array.from({ length: lanes }, lane));
-      const stopped = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (stopped !== undefined) {
-        throw stopped.reason;
+      if (halted) {
+        break;
       }
+      const { drained, done } = runWave(wave, maxLanes, runType);
+      running.push(done);
+      await Promise.race([drained, done]);
+    }
+    const stopped = (await Promise.all(running))
+      .flat()
+      .find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (stopped !== undefined) {
+      throw stopped.reason;
     }
     return { kind: job.kind, progress: total(), passes, failures };
   });

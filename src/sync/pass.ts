@@ -33,6 +33,11 @@ export interface PassRequest {
   readonly direction?: Direction;
   readonly range?: SyncRange;
   readonly signal?: AbortSignal;
+  /**
+   * Called once the feed has nothing more to prepare (the last commit may still be in flight):
+   * a sweep starts its next wave then, so the next types' first reads overlap this one's end.
+   */
+  readonly onDrained?: () => void;
 }
 
 /** I/O of a pass, all injected. */
@@ -116,6 +121,7 @@ export async function runPass(
   //    while page N is being written; commits stay in feed order with one in flight, and each
   //    commit's precondition is the version the previous commit produced.
   let inFlight: Promise<void> = Promise.resolve();
+  let lagSeconds: number | undefined;
   try {
     for await (const page of channel.feed.pages(channel.resourceType, position, {
       pageSize: channel.pageSize,
@@ -130,12 +136,15 @@ export async function runPass(
       inFlight = commitPage(pass, prepared, page.cursor);
       inFlight.catch(() => undefined); // observed by the next await; no unhandled rejection meanwhile
     }
+    req.onDrained?.();
+    // The lag probe reads the source only: it runs while the last commit is written.
+    const lag = req.range === undefined ? lagOf(channel, position, req.signal) : Promise.resolve(undefined);
     await inFlight;
+    lagSeconds = await lag;
   } finally {
     // A read or prepare failure must not leave a write running behind the failed pass.
     await inFlight.catch(() => undefined);
   }
-  const lagSeconds = req.range === undefined ? await lagOf(channel, position, req.signal) : undefined;
 
   // 3. Report: counts, duration, cursors; never content.
   const summary = passSummary(pass, cursorBefore, deps.clock().getTime() - started, lagSeconds);
