@@ -75,74 +75,28 @@ export interface RegistryOptions {
  */
 export async function openInstanceRegistry(path: string, options: RegistryOptions = {}): Promise<InstanceRegistry> {
   const policy = options.policy;
-  const readState = (p: string): Promise<State> => readStateWith(p, policy);
-  const writeState = (p: string, doc: Document): Promise<State> => writeStateWith(p, doc, policy);
-  let state = await readState(path);
-  let chain: Promise<unknown> = Promise.resolve();
-  const listeners = new Set<(config: InstancesConfig) => void>();
-
-  const fresh = async (): Promise<State> => {
-    const s = await stat(path);
-    if (s.mtimeMs !== state.mtimeMs || s.size !== state.size) {
-      state = await readState(path);
-    }
-    return state;
+  const r: OpenRegistry = {
+    path,
+    policy,
+    state: await readStateWith(path, policy),
+    chain: Promise.resolve(),
+    listeners: new Set(),
   };
-  /** Serializes mutations; each one re-reads the file first so hand edits are not lost. */
-  const mutate = <T>(fn: (doc: Document, config: InstancesConfig) => T): Promise<T> => {
-    const run = chain.then(async () => {
-      const current = await fresh();
-      const doc = current.document.clone();
-      const result = fn(doc, current.config);
-      state = await writeState(path, doc);
-      for (const l of listeners) {
-        l(state.config);
-      }
-      return result;
-    });
-    chain = run.catch(() => undefined);
-    return run;
-  };
-
   return {
-    list: async () => (await fresh()).config.instances,
-    get: async (id) => (await fresh()).config.instances.find((i) => i.id === id),
-    config: async () => (await fresh()).config,
+    list: async () => (await fresh(r)).config.instances,
+    get: async (id) => (await fresh(r)).config.instances.find((i) => i.id === id),
+    config: async () => (await fresh(r)).config,
     add: async (input) => {
       const id = typeof input.id === 'string' ? input.id : '';
-      await mutate((doc, config) => {
-        if (config.instances.some((i) => i.id === id)) {
-          throw SYNC_ERR_INSTANCE_EXISTS.create(id);
-        }
-        checkInstance(id, input, config, policy);
-        if (!isSeq(doc.get('instances'))) {
-          doc.set('instances', doc.createNode([]));
-        }
-        doc.addIn(['instances'], doc.createNode(input));
-      });
-      return mustFind(state.config, id);
+      await mutate(r, (doc, config) => addInstance(doc, config, id, input, policy));
+      return mustFind(r.state.config, id);
     },
     update: async (id, patch) => {
-      await mutate((doc, config) => {
-        const idx = config.instances.findIndex((i) => i.id === id);
-        if (idx < 0) {
-          throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
-        }
-        const raw = toRecord(doc.getIn(['instances', idx]));
-        const merged = mergePatch(raw, patch);
-        if (merged.id !== id) {
-          throw SYNC_ERR_INSTANCE_INVALID.createWith(
-            { location: 'id', problems: [{ path: 'id', message: 'cannot be changed' }] },
-            [id, 'id cannot be changed'],
-          );
-        }
-        checkInstance(id, merged, config, policy);
-        doc.setIn(['instances', idx], doc.createNode(merged));
-      });
-      return mustFind(state.config, id);
+      await mutate(r, (doc, config) => patchInstance(doc, config, id, patch, policy));
+      return mustFind(r.state.config, id);
     },
     remove: async (id) => {
-      await mutate((doc, config) => {
+      await mutate(r, (doc, config) => {
         const idx = config.instances.findIndex((i) => i.id === id);
         if (idx < 0) {
           throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
@@ -151,14 +105,89 @@ export async function openInstanceRegistry(path: string, options: RegistryOption
       });
     },
     requireEnabled: async (id, resourceType, direction = 'send') => {
-      const inst = (await fresh()).config.instances.find((i) => i.id === id);
+      const inst = (await fresh(r)).config.instances.find((i) => i.id === id);
       return assertEnabled(inst, id, resourceType, direction);
     },
     onChange: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      r.listeners.add(listener);
+      return () => r.listeners.delete(listener);
     },
   };
+}
+
+/** An open registry: its file, the state last read or written, and the chain of mutations. */
+interface OpenRegistry {
+  readonly path: string;
+  readonly policy: ConnectionPolicy | undefined;
+  state: State;
+  /** The last mutation (settled either way): the next one waits for it. */
+  chain: Promise<unknown>;
+  readonly listeners: Set<(config: InstancesConfig) => void>;
+}
+
+/** The state, re-read when the file changed on disk (mtime or size). */
+async function fresh(r: OpenRegistry): Promise<State> {
+  const s = await stat(r.path);
+  if (s.mtimeMs !== r.state.mtimeMs || s.size !== r.state.size) {
+    r.state = await readStateWith(r.path, r.policy);
+  }
+  return r.state;
+}
+
+/** Serializes mutations; each one re-reads the file first so hand edits are not lost. */
+function mutate<T>(r: OpenRegistry, fn: (doc: Document, config: InstancesConfig) => T): Promise<T> {
+  const run = r.chain.then(async () => {
+    const current = await fresh(r);
+    const doc = current.document.clone();
+    const result = fn(doc, current.config);
+    r.state = await writeStateWith(r.path, doc, r.policy);
+    for (const l of r.listeners) {
+      l(r.state.config);
+    }
+    return result;
+  });
+  r.chain = run.catch(() => undefined);
+  return run;
+}
+
+function addInstance(
+  doc: Document,
+  config: InstancesConfig,
+  id: string,
+  input: Readonly<Record<string, unknown>>,
+  policy: ConnectionPolicy | undefined,
+): void {
+  if (config.instances.some((i) => i.id === id)) {
+    throw SYNC_ERR_INSTANCE_EXISTS.create(id);
+  }
+  checkInstance(id, input, config, policy);
+  if (!isSeq(doc.get('instances'))) {
+    doc.set('instances', doc.createNode([]));
+  }
+  doc.addIn(['instances'], doc.createNode(input));
+}
+
+function patchInstance(
+  doc: Document,
+  config: InstancesConfig,
+  id: string,
+  patch: Readonly<Record<string, unknown>>,
+  policy: ConnectionPolicy | undefined,
+): void {
+  const idx = config.instances.findIndex((i) => i.id === id);
+  if (idx < 0) {
+    throw SYNC_ERR_INSTANCE_UNKNOWN.create(id);
+  }
+  const raw = toRecord(doc.getIn(['instances', idx]));
+  const merged = mergePatch(raw, patch);
+  if (merged.id !== id) {
+    throw SYNC_ERR_INSTANCE_INVALID.createWith(
+      { location: 'id', problems: [{ path: 'id', message: 'cannot be changed' }] },
+      [id, 'id cannot be changed'],
+    );
+  }
+  checkInstance(id, merged, config, policy);
+  doc.setIn(['instances', idx], doc.createNode(merged));
 }
 
 /**

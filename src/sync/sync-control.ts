@@ -21,6 +21,7 @@ import type { SyncQueue } from './queue/queue.ts';
 import { statusKey } from './queue/status.ts';
 import type { PassStatus, StatusStore } from './queue/status.ts';
 import { STATE_CODE_SYSTEM, parseCursor } from './state.ts';
+import type { CursorState } from './state.ts';
 
 /** Inputs of {@link createSyncControl}. */
 export interface SyncControlDeps {
@@ -70,6 +71,7 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
       id,
     );
   };
+  const ctx: ControlCtx = { deps, redis, instance };
   return {
     triggerSync: async (instanceId, resourceType, range) => {
       const inst = await instance(instanceId);
@@ -93,77 +95,101 @@ export function createSyncControl(deps: SyncControlDeps): SyncControl {
       return { jobId: await redis(() => deps.queue.addWake({ kind: 'pass', instanceId: inst.id, resourceType })) };
     },
     getJob: (jobId) => redis(() => deps.queue.getJob(jobId)),
-    status: async () => {
-      const config = await deps.config();
-      const store = await deps.globalStore();
-      const [cursors, quarantine, passes] = await Promise.all([
-        store.searchAll('Basic', { code: `${STATE_CODE_SYSTEM}|cursor`, _count: '1000' }),
-        listQuarantineRecords(store),
-        deps.status === undefined ? Promise.resolve(new Map<string, PassStatus>()) : redis(() => deps.status!.all()),
-      ]);
-      const cursorOf = new Map(
-        cursors.flatMap((b) => {
-          try {
-            const c = parseCursor(b as Basic);
-            return c.direction === 'forward' ? [[`${c.instanceId}/${c.resourceType}`, c] as const] : [];
-          } catch {
-            return [];
-          }
-        }),
-      );
-      const quarantined = new Map<string, number>();
-      for (const q of quarantine) {
-        const key = `${q.instanceId}/${q.resourceType}`;
-        quarantined.set(key, (quarantined.get(key) ?? 0) + 1);
-      }
-      return config.instances
-        .filter((i) => i.enabled)
-        .flatMap((i) =>
-          i.sendTypes.map((t): TypeStatus => {
-            const cursor = cursorOf.get(`${i.id}/${t}`);
-            const pass = passes.get(statusKey('forward', i.id, t));
-            return {
-              instanceId: i.id,
-              resourceType: t,
-              ...(cursor?.cursor === undefined ? {} : { cursor: cursor.cursor }),
-              ...(pass?.lagSeconds === undefined ? {} : { lagSeconds: pass.lagSeconds }),
-              ...(pass === undefined ? {} : { lastPassAt: pass.at, lastPassResult: pass.result }),
-              quarantineCount: quarantined.get(`${i.id}/${t}`) ?? 0,
-            };
-          }),
-        );
-    },
+    status: () => statusOf(ctx),
     listQuarantine: async (filter = {}) =>
       (await listQuarantineRecords(await deps.globalStore(), filter)).map(toQuarantineItem),
-    retryQuarantine: async (filter = {}) => {
-      if (filter.instanceId !== undefined) {
-        const inst = await instance(filter.instanceId);
-        if (filter.resourceType !== undefined && !inst.sendTypes.includes(filter.resourceType)) {
-          throw SYNC_ERR_TYPE_NOT_SYNCED.create(inst.id, filter.resourceType);
-        }
-      }
-      const job: SyncJobData = {
-        kind: 'quarantine-retry',
-        instanceId: filter.instanceId ?? '*',
-        ...(filter.resourceType === undefined ? {} : { resourceType: filter.resourceType }),
-        ...(filter.ids === undefined ? {} : { ids: filter.ids }),
-      };
-      return { jobId: await redis(() => deps.queue.addManual(job)) };
-    },
-    ready: async () => {
-      const [redisUp, global] = await Promise.all([
-        redis(() => deps.queue.ping()).catch(() => false),
-        deps
-          .globalStore()
-          .then((s) => s.read('Basic', '00000000-0000-5000-8000-000000000000'))
-          .then(
-            () => true,
-            () => false,
-          ),
-      ]);
-      return { redis: redisUp, global };
-    },
+    retryQuarantine: (filter = {}) => enqueueRetry(ctx, filter),
+    ready: () => readiness(ctx),
   };
+}
+
+/** What the operations of a SyncControl share. */
+interface ControlCtx {
+  readonly deps: SyncControlDeps;
+  /** A Redis call with the deadline. */
+  readonly redis: <T>(call: () => Promise<T>) => Promise<T>;
+  /** The registered, enabled instance (else a coded error). */
+  readonly instance: (id: string) => Promise<LocalInstance>;
+}
+
+/** Each forward (instance, type) of the enabled instances: cursor, last pass, quarantine count. */
+async function statusOf({ deps, redis }: ControlCtx): Promise<TypeStatus[]> {
+  const config = await deps.config();
+  const store = await deps.globalStore();
+  const [cursors, quarantine, passes] = await Promise.all([
+    store.searchAll('Basic', { code: `${STATE_CODE_SYSTEM}|cursor`, _count: '1000' }),
+    listQuarantineRecords(store),
+    deps.status === undefined ? Promise.resolve(new Map<string, PassStatus>()) : redis(() => deps.status!.all()),
+  ]);
+  const cursorOf = forwardCursors(cursors);
+  const quarantined = new Map<string, number>();
+  for (const q of quarantine) {
+    const key = `${q.instanceId}/${q.resourceType}`;
+    quarantined.set(key, (quarantined.get(key) ?? 0) + 1);
+  }
+  return config.instances
+    .filter((i) => i.enabled)
+    .flatMap((i) =>
+      i.sendTypes.map((t): TypeStatus => {
+        const cursor = cursorOf.get(`${i.id}/${t}`);
+        const pass = passes.get(statusKey('forward', i.id, t));
+        return {
+          instanceId: i.id,
+          resourceType: t,
+          ...(cursor?.cursor === undefined ? {} : { cursor: cursor.cursor }),
+          ...(pass?.lagSeconds === undefined ? {} : { lagSeconds: pass.lagSeconds }),
+          ...(pass === undefined ? {} : { lastPassAt: pass.at, lastPassResult: pass.result }),
+          quarantineCount: quarantined.get(`${i.id}/${t}`) ?? 0,
+        };
+      }),
+    );
+}
+
+/** Forward cursors by `instance/type`; a cursor resource that does not parse is left out. */
+function forwardCursors(cursors: readonly unknown[]): Map<string, CursorState> {
+  return new Map(
+    cursors.flatMap((b) => {
+      try {
+        const c = parseCursor(b as Basic);
+        return c.direction === 'forward' ? [[`${c.instanceId}/${c.resourceType}`, c] as const] : [];
+      } catch {
+        return [];
+      }
+    }),
+  );
+}
+
+async function enqueueRetry(
+  { deps, redis, instance }: ControlCtx,
+  filter: NonNullable<Parameters<SyncControl['retryQuarantine']>[0]>,
+): Promise<{ jobId: string }> {
+  if (filter.instanceId !== undefined) {
+    const inst = await instance(filter.instanceId);
+    if (filter.resourceType !== undefined && !inst.sendTypes.includes(filter.resourceType)) {
+      throw SYNC_ERR_TYPE_NOT_SYNCED.create(inst.id, filter.resourceType);
+    }
+  }
+  const job: SyncJobData = {
+    kind: 'quarantine-retry',
+    instanceId: filter.instanceId ?? '*',
+    ...(filter.resourceType === undefined ? {} : { resourceType: filter.resourceType }),
+    ...(filter.ids === undefined ? {} : { ids: filter.ids }),
+  };
+  return { jobId: await redis(() => deps.queue.addManual(job)) };
+}
+
+async function readiness({ deps, redis }: ControlCtx): Promise<{ redis: boolean; global: boolean }> {
+  const [redisUp, global] = await Promise.all([
+    redis(() => deps.queue.ping()).catch(() => false),
+    deps
+      .globalStore()
+      .then((s) => s.read('Basic', '00000000-0000-5000-8000-000000000000'))
+      .then(
+        () => true,
+        () => false,
+      ),
+  ]);
+  return { redis: redisUp, global };
 }
 
 /**

@@ -8,7 +8,9 @@ import type { Questionnaire, QuestionnaireItem, Resource } from '@medplum/fhirty
 import { AppError, DEID_ERR_INTERNAL, DEID_ERR_TOO_DEEP } from '../../shared/errors/index.ts';
 import { MAX_RESOURCE_DEPTH, nestsDeeperThan } from '../../shared/json-depth.ts';
 import { fhirSchema } from '../fhir/schema.ts';
+import type { FhirSchema } from '../fhir/schema.ts';
 import { createPlanGraph } from '../plan/graph.ts';
+import type { PlanGraph } from '../plan/graph.ts';
 import { buildPredicates } from '../plan/predicates.ts';
 import { PROCESSORS } from '../processors/registry.ts';
 import type { ProcessorRegistry } from '../processors/registry.ts';
@@ -19,12 +21,13 @@ import { makeKey } from './key.ts';
 import type { DeidKey } from './key.ts';
 import { createMarker } from './mark.ts';
 import { createPseudonymizer } from './pseudonym.ts';
+import type { Pseudonymizer } from './pseudonym.ts';
 import { patientKey, pseudonymousId } from './references.ts';
 import type { EntryTarget, ReferenceEnv } from './references.ts';
 import { PathTries, ReportBuilder } from './report.ts';
 import type { BatchEnv } from './scope.ts';
 import { Walker } from './walk.ts';
-import type { RuntimeRule } from './walk.ts';
+import type { Marker, RuntimeRule } from './walk.ts';
 
 /** Options of createAnonymizer. */
 export interface AnonymizerOptions {
@@ -50,10 +53,48 @@ type QuestionnaireIndex = Map<string, Map<string, Set<string>>>;
 export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
   const key = makeKey(options.key.id, options.key.secret);
   const rules = options.rules;
-  const registry = options.registry ?? PROCESSORS;
   const schema = fhirSchema();
   const hmac = createPseudonymizer(key.secret);
   const graph = createPlanGraph(rules, schema, buildPredicates(rules.rules));
+  const bound: BoundRules = {
+    rules,
+    schema,
+    hmac,
+    graph,
+    runtime: runtimeRules(rules, options.registry ?? PROCESSORS),
+    scrubs: rules.rules.some((r) => r.method === 'scrub'),
+    exemptTypes: new Set(rules.settings.references.exemptTypes),
+    baseQuestionnaires: indexQuestionnaires(options.questionnaires ?? []),
+    mark: createMarker(rules.settings, rules.version, key.id),
+    tries: new PathTries(),
+  };
+  return Object.freeze({
+    rulesVersion: rules.version,
+    keyId: key.id,
+    deidentify: (resources: readonly Resource[], context: DeidContext) => deidentify(bound, resources, context),
+    pseudonymousId: (instanceId: string, resourceType: string, id: string): string =>
+      pseudonymousId(refsFor(bound, instanceId, new Map()), resourceType, id),
+  });
+}
+
+/** What an anonymizer binds once and every batch reuses. */
+interface BoundRules {
+  readonly rules: CompiledRules;
+  readonly schema: FhirSchema;
+  readonly hmac: Pseudonymizer;
+  readonly graph: PlanGraph;
+  /** By rule index. */
+  readonly runtime: readonly RuntimeRule[];
+  /** Some rule scrubs free text: batches need the PHI dictionary. */
+  readonly scrubs: boolean;
+  readonly exemptTypes: ReadonlySet<string>;
+  readonly baseQuestionnaires: QuestionnaireIndex;
+  readonly mark: Marker;
+  readonly tries: PathTries;
+}
+
+/** Each rule with its processor (throws for a method the registry lacks). */
+function runtimeRules(rules: CompiledRules, registry: ProcessorRegistry): RuntimeRule[] {
   const runtime: RuntimeRule[] = [];
   for (const r of rules.rules) {
     const processor = registry.require(r.method);
@@ -65,122 +106,132 @@ export function createAnonymizer(options: AnonymizerOptions): Anonymizer {
       drops: r.method === 'remove' || r.method === 'redact',
     };
   }
-  const scrubs = rules.rules.some((r) => r.method === 'scrub');
-  const exemptTypes = new Set(rules.settings.references.exemptTypes);
-  const baseQuestionnaires = indexQuestionnaires(options.questionnaires ?? []);
-  const mark = createMarker(rules.settings, rules.version, key.id);
-  const tries = new PathTries();
+  return runtime;
+}
 
-  const refsFor = (instanceId: string, fullUrls: ReadonlyMap<string, EntryTarget>): ReferenceEnv => ({
+function refsFor(bound: BoundRules, instanceId: string, fullUrls: ReadonlyMap<string, EntryTarget>): ReferenceEnv {
+  return {
     instanceId,
-    hmac,
-    exemptTypes,
+    hmac: bound.hmac,
+    exemptTypes: bound.exemptTypes,
     fullUrls,
-    isResourceType: (t) => schema.isResourceType(t),
+    isResourceType: (t) => bound.schema.isResourceType(t),
     cache: new Map(),
     identifiers: new Map(),
-  });
-
-  /** A failed outcome: codes, types and a pseudonymous id only, never a value. */
-  const failure = (r: Resource, refs: ReferenceEnv, code: string, location: string): DeidOutcome => {
-    const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
-    const id =
-      typeof r?.id === 'string' && schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
-    return { ok: false, sourceType, pseudonymousId: id, code, location };
   };
+}
 
-  /** De-identifies resources that share one batch context (dictionary, offsets, bundle fullUrls). */
-  const runBatch = (
-    resources: readonly Resource[],
-    related: readonly Resource[],
-    instanceId: string,
-    report: ReportBuilder,
-  ): DeidOutcome[] => {
-    const all = [...resources, ...related];
-    const refs = refsFor(instanceId, collectFullUrls(all));
-    const batch: BatchEnv = {
-      refs,
-      settings: rules.settings,
-      schema,
-      dictionary: scrubs ? collectPhi(all, rules.settings.freeText.minTermLength) : undefined,
-      knownPatients: knownPatients(all, refs),
-      offsets: new Map(),
-      shifted: new Map(),
-    };
-    const questionnaires = withBatchQuestionnaires(baseQuestionnaires, all);
-    const walker = new Walker({
-      graph,
-      rules: runtime,
-      batch,
-      report,
-      mark,
-      itemCodes: (q, linkId) => (q === undefined ? undefined : questionnaires.get(q)?.get(linkId)),
-    });
-    return resources.map((r): DeidOutcome => {
-      const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
-      try {
-        const out = walker.top(r);
-        report.commit();
-        return { ok: true, sourceType, resource: out as unknown as Resource };
-      } catch (err) {
-        const code = err instanceof AppError && err.code.startsWith('DEID_ERR_') ? err.code : DEID_ERR_INTERNAL.code;
-        const location =
-          err instanceof AppError && typeof err.details.location === 'string'
-            ? err.details.location
-            : walker.location();
-        report.discard(code);
-        return failure(r, refs, code, location);
-      }
-    });
-  };
+/** A failed outcome: codes, types and a pseudonymous id only, never a value. */
+function failure(bound: BoundRules, r: Resource, refs: ReferenceEnv, code: string, location: string): DeidOutcome {
+  const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
+  const id =
+    typeof r?.id === 'string' && bound.schema.isResourceType(sourceType) ? pseudonymousId(refs, sourceType, r.id) : '';
+  return { ok: false, sourceType, pseudonymousId: id, code, location };
+}
 
-  const deidentify = (
-    resources: readonly Resource[],
-    context: DeidContext,
-  ): { outcomes: DeidOutcome[]; report: DeidReport } => {
-    if (typeof context.instanceId !== 'string' || context.instanceId === '') {
-      throw DEID_ERR_INTERNAL.create('context.instanceId');
+function deidentify(
+  bound: BoundRules,
+  resources: readonly Resource[],
+  context: DeidContext,
+): { outcomes: DeidOutcome[]; report: DeidReport } {
+  if (typeof context.instanceId !== 'string' || context.instanceId === '') {
+    throw DEID_ERR_INTERNAL.create('context.instanceId');
+  }
+  const instanceId = context.instanceId;
+  const report = new ReportBuilder(bound.runtime, bound.tries);
+  // A resource nested past the cap is refused before anything recursive (the batch context
+  // included) looks at it: thousands of levels would exhaust the stack and fail the batch.
+  const deep = resources.map((r) => nestsDeeperThan(r, MAX_RESOURCE_DEPTH));
+  const usable = resources.filter((_, i) => !deep[i]);
+  const related = (context.related ?? []).filter((r) => !nestsDeeperThan(r, MAX_RESOURCE_DEPTH));
+  let done: DeidOutcome[];
+  try {
+    done = runBatch(bound, usable, related, instanceId, report);
+  } catch {
+    done = runEachAlone(bound, usable, related, instanceId, report);
+  }
+  let next = 0;
+  const outcomes = resources.map((r, i): DeidOutcome => {
+    if (!deep[i]) {
+      return done[next++]!;
     }
-    const instanceId = context.instanceId;
-    const report = new ReportBuilder(runtime, tries);
-    // A resource nested past the cap is refused before anything recursive (the batch context
-    // included) looks at it: thousands of levels would exhaust the stack and fail the batch.
-    const deep = resources.map((r) => nestsDeeperThan(r, MAX_RESOURCE_DEPTH));
-    const usable = resources.filter((_, i) => !deep[i]);
-    const related = (context.related ?? []).filter((r) => !nestsDeeperThan(r, MAX_RESOURCE_DEPTH));
-    let done: DeidOutcome[];
+    report.discard(DEID_ERR_TOO_DEEP.code);
+    const where = typeof r?.resourceType === 'string' ? r.resourceType : 'resource';
+    return failure(bound, r, refsFor(bound, instanceId, new Map()), DEID_ERR_TOO_DEEP.code, where);
+  });
+  return { outcomes, report: report.build() };
+}
+
+/** The shared context itself failed: each resource alone, so one bad resource fails only itself. */
+function runEachAlone(
+  bound: BoundRules,
+  usable: readonly Resource[],
+  related: readonly Resource[],
+  instanceId: string,
+  report: ReportBuilder,
+): DeidOutcome[] {
+  return usable.map((r) => {
     try {
-      done = runBatch(usable, related, instanceId, report);
+      return runBatch(bound, [r], related, instanceId, report)[0]!;
     } catch {
-      // The shared context itself failed: each resource alone, so one bad resource fails only itself.
-      done = usable.map((r) => {
-        try {
-          return runBatch([r], related, instanceId, report)[0]!;
-        } catch {
-          report.discard(DEID_ERR_INTERNAL.code);
-          return failure(r, refsFor(instanceId, new Map()), DEID_ERR_INTERNAL.code, 'batch context');
-        }
-      });
+      report.discard(DEID_ERR_INTERNAL.code);
+      return failure(bound, r, refsFor(bound, instanceId, new Map()), DEID_ERR_INTERNAL.code, 'batch context');
     }
-    let next = 0;
-    const outcomes = resources.map((r, i): DeidOutcome => {
-      if (!deep[i]) {
-        return done[next++]!;
-      }
-      report.discard(DEID_ERR_TOO_DEEP.code);
-      const where = typeof r?.resourceType === 'string' ? r.resourceType : 'resource';
-      return failure(r, refsFor(instanceId, new Map()), DEID_ERR_TOO_DEEP.code, where);
-    });
-    return { outcomes, report: report.build() };
-  };
-
-  return Object.freeze({
-    rulesVersion: rules.version,
-    keyId: key.id,
-    deidentify,
-    pseudonymousId: (instanceId: string, resourceType: string, id: string): string =>
-      pseudonymousId(refsFor(instanceId, new Map()), resourceType, id),
   });
+}
+
+/** De-identifies resources that share one batch context (dictionary, offsets, bundle fullUrls). */
+function runBatch(
+  bound: BoundRules,
+  resources: readonly Resource[],
+  related: readonly Resource[],
+  instanceId: string,
+  report: ReportBuilder,
+): DeidOutcome[] {
+  const { rules, schema } = bound;
+  const all = [...resources, ...related];
+  const refs = refsFor(bound, instanceId, collectFullUrls(all));
+  const batch: BatchEnv = {
+    refs,
+    settings: rules.settings,
+    schema,
+    dictionary: bound.scrubs ? collectPhi(all, rules.settings.freeText.minTermLength) : undefined,
+    knownPatients: knownPatients(all, refs),
+    offsets: new Map(),
+    shifted: new Map(),
+  };
+  const questionnaires = withBatchQuestionnaires(bound.baseQuestionnaires, all);
+  const walker = new Walker({
+    graph: bound.graph,
+    rules: bound.runtime,
+    batch,
+    report,
+    mark: bound.mark,
+    itemCodes: (q, linkId) => (q === undefined ? undefined : questionnaires.get(q)?.get(linkId)),
+  });
+  return resources.map((r) => walkOne(bound, walker, refs, report, r));
+}
+
+/** One resource of a batch: its outcome, and its report entries kept or discarded with it. */
+function walkOne(
+  bound: BoundRules,
+  walker: Walker,
+  refs: ReferenceEnv,
+  report: ReportBuilder,
+  r: Resource,
+): DeidOutcome {
+  const sourceType = typeof r?.resourceType === 'string' ? r.resourceType : 'unknown';
+  try {
+    const out = walker.top(r);
+    report.commit();
+    return { ok: true, sourceType, resource: out as unknown as Resource };
+  } catch (err) {
+    const code = err instanceof AppError && err.code.startsWith('DEID_ERR_') ? err.code : DEID_ERR_INTERNAL.code;
+    const location =
+      err instanceof AppError && typeof err.details.location === 'string' ? err.details.location : walker.location();
+    report.discard(code);
+    return failure(bound, r, refs, code, location);
+  }
 }
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;

@@ -50,13 +50,23 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
     app.getDefaultJsonParser('error', 'error'),
   );
   const record = opts.recordSchema ?? looseRecord;
-  const tags = ['instances'];
-  const audit = (action: string, id: string | undefined): Parameters<typeof audited>[2] => ({
+  registerReads(app, opts, record);
+  registerWrites(app, opts, record);
+  await Promise.resolve();
+}
+
+/** The audit record of a change to one instance. */
+function auditOf(opts: InstanceRoutesOptions, action: string, id: string | undefined): Parameters<typeof audited>[2] {
+  return {
     action,
     rulesVersion: opts.rules.current().rulesVersion,
     target: { instanceId: id },
-  });
+  };
+}
 
+/** GET /instances and GET /instances/{id}: every role. */
+function registerReads(app: FastifyInstance, opts: InstanceRoutesOptions, record: object): void {
+  const tags = ['instances'];
   app.get(
     '/instances',
     {
@@ -91,6 +101,11 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
       return found;
     },
   );
+}
+
+/** POST, PATCH and DELETE: operators only, each audited. */
+function registerWrites(app: FastifyInstance, opts: InstanceRoutesOptions, record: object): void {
+  const tags = ['instances'];
   app.post<{ Body: Body }>(
     '/instances',
     {
@@ -104,7 +119,7 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
     },
     async (request, reply) => {
       const id = typeof request.body.id === 'string' ? request.body.id : undefined;
-      const created = await audited(opts.audit, request, audit('instance.add', id), () =>
+      const created = await audited(opts.audit, request, auditOf(opts, 'instance.add', id), () =>
         opts.instances.add(request.body),
       );
       return reply
@@ -128,7 +143,9 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
     },
     async (request) => {
       const { id } = request.params;
-      return audited(opts.audit, request, audit('instance.update', id), () => opts.instances.update(id, request.body));
+      return audited(opts.audit, request, auditOf(opts, 'instance.update', id), () =>
+        opts.instances.update(id, request.body),
+      );
     },
   );
   app.delete<{ Params: { id: string } }>(
@@ -144,9 +161,8 @@ export async function instanceRoutes(app: FastifyInstance, opts: InstanceRoutesO
     },
     async (request, reply) => {
       const { id } = request.params;
-      await audited(opts.audit, request, audit('instance.remove', id), () => opts.instances.remove(id));
+      await audited(opts.audit, request, auditOf(opts, 'instance.remove', id), () => opts.instances.remove(id));
       return reply.code(204).send();
     },
   );
-  await Promise.resolve();
 }

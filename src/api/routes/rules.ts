@@ -133,6 +133,24 @@ function registerReads(app: FastifyInstance, opts: RulesRoutesOptions): void {
       return reply.header('etag', `"${snap.version}"`).type('application/yaml; charset=utf-8').send(snap.text);
     },
   );
+  registerVersionReads(app, opts);
+  app.get(
+    '/rules/coverage',
+    {
+      config: { access: READ_ROLES },
+      schema: {
+        tags: ['rules'],
+        summary: 'Which resource types and elements the rules in use cover',
+        response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses([]) },
+      },
+    },
+    (_request, reply) =>
+      reply.send({ rulesVersion: opts.rules.current().rulesVersion, coverage: opts.rules.coverage() }),
+  );
+}
+
+/** GET /rules/versions and GET /rules/versions/{version}: the history of accepted versions. */
+function registerVersionReads(app: FastifyInstance, opts: RulesRoutesOptions): void {
   app.get(
     '/rules/versions',
     {
@@ -185,19 +203,6 @@ function registerReads(app: FastifyInstance, opts: RulesRoutesOptions): void {
       }
       return reply.header('etag', `"${request.params.version}"`).type('application/yaml; charset=utf-8').send(text);
     },
-  );
-  app.get(
-    '/rules/coverage',
-    {
-      config: { access: READ_ROLES },
-      schema: {
-        tags: ['rules'],
-        summary: 'Which resource types and elements the rules in use cover',
-        response: { 200: { type: 'object', additionalProperties: true }, ...problemResponses([]) },
-      },
-    },
-    (_request, reply) =>
-      reply.send({ rulesVersion: opts.rules.current().rulesVersion, coverage: opts.rules.coverage() }),
   );
 }
 

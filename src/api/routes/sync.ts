@@ -70,11 +70,19 @@ function rangeOf(body: TriggerRoute['Body']): SyncRange | undefined {
 }
 
 /**
- * Registers POST /sync/{instance}/{resourceType} and GET /jobs/{id}.
+ * Registers POST /sync/{instance}/{resourceType}[/reconcile] and GET /jobs/{id}.
  * @param app - the encapsulated instance.
  * @param opts - sync control, rules store (for the audited rules version) and auditor.
  */
 export async function syncRoutes(app: FastifyInstance, opts: SyncRoutesOptions): Promise<void> {
+  registerTrigger(app, opts);
+  registerReconcile(app, opts);
+  registerJobRead(app, opts);
+  await Promise.resolve();
+}
+
+/** POST /sync/{instance}/{resourceType}: enqueue a pass (or a backfill), audited. */
+function registerTrigger(app: FastifyInstance, opts: SyncRoutesOptions): void {
   app.post<TriggerRoute>(
     '/sync/:instance/:resourceType',
     {
@@ -110,7 +118,10 @@ export async function syncRoutes(app: FastifyInstance, opts: SyncRoutesOptions):
       return reply.code(202).send({ jobId, statusUrl: `/jobs/${encodeURIComponent(jobId)}` });
     },
   );
+}
 
+/** POST /sync/{instance}/{resourceType}/reconcile: enqueue a reconciliation, audited. */
+function registerReconcile(app: FastifyInstance, opts: SyncRoutesOptions): void {
   app.post<{ Params: { instance: string; resourceType: string } }>(
     '/sync/:instance/:resourceType/reconcile',
     {
@@ -146,7 +157,10 @@ export async function syncRoutes(app: FastifyInstance, opts: SyncRoutesOptions):
       return reply.code(202).send({ jobId, statusUrl: `/jobs/${encodeURIComponent(jobId)}` });
     },
   );
+}
 
+/** GET /jobs/{id}: state and progress of a job. */
+function registerJobRead(app: FastifyInstance, opts: SyncRoutesOptions): void {
   app.get<{ Params: { id: string } }>(
     '/jobs/:id',
     {
@@ -166,5 +180,4 @@ export async function syncRoutes(app: FastifyInstance, opts: SyncRoutesOptions):
       return job;
     },
   );
-  await Promise.resolve();
 }

@@ -125,72 +125,8 @@ const RECONCILE_SUFFIX = '#reconcile';
  * @returns the handle (call `close` to stop every task).
  */
 export async function startSyncScheduler(settings: SchedulerSettings): Promise<SyncScheduler> {
-  const tasks = new Map<string, { task: ScheduledTask; schedule: string }>();
-  let config = await settings.config();
-
-  const enqueue = async (inst: LocalInstance): Promise<string[]> => {
-    const ids: string[] = [];
-    for (const resourceType of syncOrder(inst.receiveAdminTypes)) {
-      ids.push(await settings.queue.addScheduled({ kind: 'reverse', instanceId: inst.id, resourceType }));
-    }
-    // One sweep runs every sent type, several channels at once under the instance's lock.
-    if (inst.sendTypes.length > 0) {
-      ids.push(await settings.queue.addScheduled({ kind: 'sweep', instanceId: inst.id }));
-    }
-    return ids;
-  };
-  // Reconciliation ticks (optional `reconcileSchedule`): one job per sent type.
-  const enqueueReconcile = async (inst: LocalInstance): Promise<string[]> => {
-    const ids: string[] = [];
-    for (const resourceType of syncOrder(inst.sendTypes)) {
-      ids.push(await settings.queue.addScheduled({ kind: 'reconcile', instanceId: inst.id, resourceType }));
-    }
-    return ids;
-  };
-  const onTick = async (key: string): Promise<void> => {
-    const [instanceId, what] = key.split(RECONCILE_SUFFIX);
-    const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
-    if (inst === undefined) {
-      return;
-    }
-    try {
-      const ids = what === undefined ? await enqueue(inst) : await enqueueReconcile(inst);
-      settings.logger.debug({ instanceId, jobs: ids.length }, 'scheduled passes enqueued');
-    } catch (err) {
-      settings.logger.error(
-        { instanceId, code: err instanceof AppError ? err.code : 'error' },
-        'could not enqueue scheduled passes',
-      );
-    }
-  };
-  const reconcile = async (): Promise<void> => {
-    config = await settings.config();
-    const wanted = new Map(
-      config.instances
-        .filter((i) => i.enabled)
-        .flatMap((i) => [
-          [i.id, i.schedule] as const,
-          ...(i.reconcileSchedule === undefined ? [] : [[`${i.id}${RECONCILE_SUFFIX}`, i.reconcileSchedule] as const]),
-        ]),
-    );
-    for (const [id, t] of tasks) {
-      if (wanted.get(id) !== t.schedule) {
-        await t.task.destroy();
-        tasks.delete(id);
-      }
-    }
-    for (const [id, schedule] of wanted) {
-      if (!tasks.has(id)) {
-        const task = createTask(schedule, () => onTick(id), {
-          name: `fhir-sync:${id}`,
-          noOverlap: true,
-          timezone: settings.timezone,
-        });
-        await task.start();
-        tasks.set(id, { task, schedule });
-      }
-    }
-  };
+  const s: SchedulerState = { settings, tasks: new Map(), config: await settings.config() };
+  const reconcile = (): Promise<void> => reconcileTasks(s);
   await reconcile();
   const reloader = setInterval(() => {
     reconcile().catch((err: unknown) =>
@@ -204,20 +140,101 @@ export async function startSyncScheduler(settings: SchedulerSettings): Promise<S
   return {
     tick: async (key) => {
       const [instanceId, what] = key.split(RECONCILE_SUFFIX);
-      const inst = config.instances.find((i) => i.id === instanceId && i.enabled);
+      const inst = s.config.instances.find((i) => i.id === instanceId && i.enabled);
       if (inst === undefined) {
         return [];
       }
-      return what === undefined ? enqueue(inst) : enqueueReconcile(inst);
+      return what === undefined ? enqueue(settings, inst) : enqueueReconcile(settings, inst);
     },
     reconcile,
-    scheduled: () => [...tasks.keys()],
+    scheduled: () => [...s.tasks.keys()],
     close: async () => {
       clearInterval(reloader);
-      for (const t of tasks.values()) {
+      for (const t of s.tasks.values()) {
         await t.task.destroy();
       }
-      tasks.clear();
+      s.tasks.clear();
     },
   };
+}
+
+/** A scheduler's cron tasks by key, and the configuration they were made from. */
+interface SchedulerState {
+  readonly settings: SchedulerSettings;
+  readonly tasks: Map<string, { task: ScheduledTask; schedule: string }>;
+  config: InstancesConfig;
+}
+
+async function enqueue(settings: SchedulerSettings, inst: LocalInstance): Promise<string[]> {
+  const ids: string[] = [];
+  for (const resourceType of syncOrder(inst.receiveAdminTypes)) {
+    ids.push(await settings.queue.addScheduled({ kind: 'reverse', instanceId: inst.id, resourceType }));
+  }
+  // One sweep runs every sent type, several channels at once under the instance's lock.
+  if (inst.sendTypes.length > 0) {
+    ids.push(await settings.queue.addScheduled({ kind: 'sweep', instanceId: inst.id }));
+  }
+  return ids;
+}
+
+/** Reconciliation ticks (optional `reconcileSchedule`): one job per sent type. */
+async function enqueueReconcile(settings: SchedulerSettings, inst: LocalInstance): Promise<string[]> {
+  const ids: string[] = [];
+  for (const resourceType of syncOrder(inst.sendTypes)) {
+    ids.push(await settings.queue.addScheduled({ kind: 'reconcile', instanceId: inst.id, resourceType }));
+  }
+  return ids;
+}
+
+async function onTick(s: SchedulerState, key: string): Promise<void> {
+  const { settings } = s;
+  const [instanceId, what] = key.split(RECONCILE_SUFFIX);
+  const inst = s.config.instances.find((i) => i.id === instanceId && i.enabled);
+  if (inst === undefined) {
+    return;
+  }
+  try {
+    const ids = what === undefined ? await enqueue(settings, inst) : await enqueueReconcile(settings, inst);
+    settings.logger.debug({ instanceId, jobs: ids.length }, 'scheduled passes enqueued');
+  } catch (err) {
+    settings.logger.error(
+      { instanceId, code: err instanceof AppError ? err.code : 'error' },
+      'could not enqueue scheduled passes',
+    );
+  }
+}
+
+/** Re-reads the configuration; stops the tasks whose schedule went away or changed, starts the new ones. */
+async function reconcileTasks(s: SchedulerState): Promise<void> {
+  s.config = await s.settings.config();
+  const wanted = wantedSchedules(s.config);
+  for (const [id, t] of s.tasks) {
+    if (wanted.get(id) !== t.schedule) {
+      await t.task.destroy();
+      s.tasks.delete(id);
+    }
+  }
+  for (const [id, schedule] of wanted) {
+    if (!s.tasks.has(id)) {
+      const task = createTask(schedule, () => onTick(s, id), {
+        name: `fhir-sync:${id}`,
+        noOverlap: true,
+        timezone: s.settings.timezone,
+      });
+      await task.start();
+      s.tasks.set(id, { task, schedule });
+    }
+  }
+}
+
+/** Cron expression by task key: each enabled instance's schedule, and its reconciliation schedule if any. */
+function wantedSchedules(config: InstancesConfig): Map<string, string> {
+  return new Map(
+    config.instances
+      .filter((i) => i.enabled)
+      .flatMap((i) => [
+        [i.id, i.schedule] as const,
+        ...(i.reconcileSchedule === undefined ? [] : [[`${i.id}${RECONCILE_SUFFIX}`, i.reconcileSchedule] as const]),
+      ]),
+  );
 }

@@ -18,7 +18,7 @@
  *   from the cursor on the global server.
  */
 import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
-import type { Job } from 'bullmq';
+import type { Job, WorkerOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import {
   AppError,
@@ -28,7 +28,7 @@ import {
   SYNC_ERR_LOCKED,
   SYNC_ERR_SWEEP_INCOMPLETE,
 } from '../../shared/errors/index.ts';
-import type { JobResult, SyncEngine } from '../engine.ts';
+import type { InstanceLockFn, JobResult, SyncEngine } from '../engine.ts';
 import { parseJobData } from './jobs.ts';
 import type { InstanceLocks } from './lock.ts';
 import { backoffDelay } from '../../shared/backoff.ts';
@@ -67,51 +67,77 @@ export interface SyncWorker {
  */
 export function initSyncWorker(settings: WorkerSettings): SyncWorker {
   const shutdown = new AbortController();
-  const busyDelay = settings.busyDelayMs ?? 3000;
-  const processor = async (job: Job, token?: string): Promise<JobResult> => {
-    const data = parseOrFail(job.data);
-    let lostLock: AbortSignal | undefined;
+  const processor = (job: Job, token?: string): Promise<JobResult> => processJob(settings, shutdown.signal, job, token);
+  const worker = new Worker(settings.name ?? DEFAULT_QUEUE, processor, workerOptions(settings));
+  logWorkerEvents(worker, settings.logger);
+  return {
+    worker,
+    close: async () => {
+      shutdown.abort(SYNC_ERR_ABORTED.create('*', '*', 'worker shutting down'));
+      await worker.close();
+    },
+  };
+}
+
+/** Runs one job through the engine under the instance's lock; maps its failure for bullmq. */
+async function processJob(
+  settings: WorkerSettings,
+  shutdown: AbortSignal,
+  job: Job,
+  token: string | undefined,
+): Promise<JobResult> {
+  const data = parseOrFail(job.data);
+  const lease: HeldLease = { lost: undefined };
+  try {
+    const result = await settings.engine.runJob(data, {
+      signal: shutdown,
+      onProgress: (p) => job.updateProgress({ ...p }),
+      lock: instanceLock(settings.locks, lease),
+    });
+    await recordStatus(settings, data, result, undefined);
+    const retryable = result.failures?.find((f) => f.retryable);
+    if (retryable !== undefined) {
+      // The other types went through and are recorded; the sweep runs again for the rest.
+      throw SYNC_ERR_SWEEP_INCOMPLETE.create(data.instanceId, retryable.resourceType, retryable.code);
+    }
+    return result;
+  } catch (thrown) {
+    if (SYNC_ERR_LOCKED.is(thrown)) {
+      const busyDelay = settings.busyDelayMs ?? 3000;
+      await job.moveToDelayed(Date.now() + Math.round(busyDelay * (0.5 + Math.random())), token);
+      throw new DelayedError();
+    }
+    // An abort (shutdown, lost lock) surfaces as whatever the interrupted call threw: report
+    // the abort itself, which is retryable, so the job runs again from the cursor.
+    const err: unknown = shutdown.aborted ? shutdown.reason : lease.lost !== undefined ? lease.lost.reason : thrown;
+    await recordStatus(settings, data, undefined, err);
+    throw toQueueError(err);
+  }
+}
+
+/** Whether the instance lock of a job was lost while it ran (its signal, then aborted). */
+interface HeldLease {
+  lost: AbortSignal | undefined;
+}
+
+/** The engine's lock function: the instance's Redis lock, or SYNC_ERR_LOCKED when it is busy. */
+function instanceLock(locks: InstanceLocks, held: HeldLease): InstanceLockFn {
+  return async (instanceId, fn) => {
+    const lease = await locks.tryAcquire(instanceId);
+    if (lease === undefined) {
+      throw SYNC_ERR_LOCKED.create(instanceId);
+    }
     try {
-      const result = await settings.engine.runJob(data, {
-        signal: shutdown.signal,
-        onProgress: (p) => job.updateProgress({ ...p }),
-        lock: async (instanceId, fn) => {
-          const lease = await settings.locks.tryAcquire(instanceId);
-          if (lease === undefined) {
-            throw SYNC_ERR_LOCKED.create(instanceId);
-          }
-          try {
-            return await fn(lease.signal);
-          } finally {
-            lostLock = lease.signal.aborted ? lease.signal : undefined;
-            await lease.release();
-          }
-        },
-      });
-      await recordStatus(settings, data, result, undefined);
-      const retryable = result.failures?.find((f) => f.retryable);
-      if (retryable !== undefined) {
-        // The other types went through and are recorded; the sweep runs again for the rest.
-        throw SYNC_ERR_SWEEP_INCOMPLETE.create(data.instanceId, retryable.resourceType, retryable.code);
-      }
-      return result;
-    } catch (thrown) {
-      if (SYNC_ERR_LOCKED.is(thrown)) {
-        await job.moveToDelayed(Date.now() + Math.round(busyDelay * (0.5 + Math.random())), token);
-        throw new DelayedError();
-      }
-      // An abort (shutdown, lost lock) surfaces as whatever the interrupted call threw: report
-      // the abort itself, which is retryable, so the job runs again from the cursor.
-      const err: unknown = shutdown.signal.aborted
-        ? shutdown.signal.reason
-        : lostLock !== undefined
-          ? lostLock.reason
-          : thrown;
-      await recordStatus(settings, data, undefined, err);
-      throw toQueueError(err);
+      return await fn(lease.signal);
+    } finally {
+      held.lost = lease.signal.aborted ? lease.signal : undefined;
+      await lease.release();
     }
   };
-  const worker = new Worker(settings.name ?? DEFAULT_QUEUE, processor, {
+}
+
+function workerOptions(settings: WorkerSettings): WorkerOptions {
+  return {
     connection: settings.connection,
     prefix: settings.prefix ?? DEFAULT_PREFIX,
     concurrency: settings.concurrency ?? 2,
@@ -129,9 +155,12 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
           attemptsMade,
         ),
     },
-  });
+  };
+}
+
+function logWorkerEvents(worker: Worker, logger: Logger): void {
   worker.on('failed', (job, err) => {
-    settings.logger.warn(
+    logger.warn(
       {
         jobId: job?.id,
         kind: (job?.data as { kind?: string } | undefined)?.kind,
@@ -141,16 +170,7 @@ export function initSyncWorker(settings: WorkerSettings): SyncWorker {
       'job failed',
     );
   });
-  worker.on('error', (err) =>
-    settings.logger.error({ code: err instanceof AppError ? err.code : err.name }, 'worker error'),
-  );
-  return {
-    worker,
-    close: async () => {
-      shutdown.abort(SYNC_ERR_ABORTED.create('*', '*', 'worker shutting down'));
-      await worker.close();
-    },
-  };
+  worker.on('error', (err) => logger.error({ code: err instanceof AppError ? err.code : err.name }, 'worker error'));
 }
 
 function parseOrFail(data: unknown): ReturnType<typeof parseJobData> {
