@@ -1,10 +1,6 @@
 /**
- * GET with JSON for the feeds, on top of the shared FHIR client. MedplumClient's own `get`
- * turns every failure into an OperationOutcomeError without the HTTP status, so the feeds use
- * its `wrappedFetch` (auth, TLS, timeout from the connection) and classify statuses here:
- * 5xx and 429 are retryable, other 4xx are not; messages name the URL path only.
- * Every request sends `Cache-Control: no-cache`: HAPI reuses search results for 60 s
- * otherwise, and a feed must see the newest data.
+ * JSON reads for the feeds, over the one request layer (shared/fhir-http.ts): statuses are
+ * classified here, 5xx and 429 retryable, other 4xx not; messages name the URL path only.
  */
 import type { Bundle } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
@@ -15,7 +11,8 @@ import {
   FEED_ERR_SERVER,
   FEED_ERR_UNAUTHORIZED,
 } from '../shared/errors/index.ts';
-import { fhirClientInfo, networkError, urlPath } from '../shared/fhir-client.ts';
+import { urlPath } from '../shared/fhir-client.ts';
+import { fhirRequest } from '../shared/fhir-http.ts';
 // Paging links are followed the same way by feeds and stores (one owner: shared/paging.ts).
 export { hasNextLink, nextLink } from '../shared/paging.ts';
 
@@ -26,8 +23,6 @@ export interface JsonAnswer {
   /** The server's clock (HTTP `Date`, 1 s resolution) minus the request's duration, if sent. */
   readonly serverTime: number | undefined;
 }
-
-const ACCEPT = 'application/fhir+json, application/json;q=0.9';
 
 /**
  * GETs a URL and parses its JSON body.
@@ -43,38 +38,13 @@ export async function getJson(
   signal: AbortSignal | undefined,
   clock: () => number,
 ): Promise<JsonAnswer> {
-  const { timeoutMs } = fhirClientInfo(client);
   const started = clock();
-  const init: RequestInit = { method: 'GET', headers: { Accept: ACCEPT, 'Cache-Control': 'no-cache' } };
-  if (signal) {
-    init.signal = signal;
+  const answer = await fhirRequest(client, url, { method: 'GET', ...(signal === undefined ? {} : { signal }) });
+  const serverTime = parseDate(answer.headers.get('date'), clock() - started);
+  if (answer.status >= 400) {
+    throw statusError(answer.status, url);
   }
-  let res: Response;
-  try {
-    res = await client.wrappedFetch(url, init);
-  } catch (err) {
-    throw networkError(err, url, timeoutMs);
-  }
-  const serverTime = parseDate(res.headers.get('date'), clock() - started);
-  if (res.status === 204 || res.status === 304) {
-    await res.body?.cancel();
-    return { status: res.status, body: undefined, serverTime };
-  }
-  if (res.status >= 400) {
-    await res.body?.cancel();
-    throw statusError(res.status, url);
-  }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    throw networkError(err, url, timeoutMs);
-  }
-  try {
-    return { status: res.status, body: JSON.parse(text) as unknown, serverTime };
-  } catch {
-    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'body is not JSON');
-  }
+  return { status: answer.status, body: answer.body, serverTime };
 }
 
 /**

@@ -115,8 +115,6 @@ export interface FhirClientOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Network policy and CA directory. @defaultValue DEFAULT_CONNECTION_POLICY */
   readonly policy?: ConnectionPolicy;
-  /** Sees the HTTP status of every final answer (the sync writer tells 412 from 4xx from 5xx). */
-  readonly onResponse?: (status: number) => void;
   /** Host name resolution at connect time. @defaultValue node:dns lookup */
   readonly lookup?: Lookup;
 }
@@ -158,7 +156,6 @@ export function createFhirClient(conn: FhirConnection, opts: FhirClientOptions =
     maxResponseBytes,
     policy: opts.policy ?? DEFAULT_CONNECTION_POLICY,
     ...(conn.tls === undefined ? {} : { caFile: conn.tls.caFile }),
-    ...(opts.onResponse === undefined ? {} : { onResponse: opts.onResponse }),
     ...(opts.lookup === undefined ? {} : { lookup: opts.lookup }),
   });
   const auth = authenticator(conn.auth ?? { type: 'none' }, opts.env ?? process.env, send, opts.clock ?? Date.now);

@@ -66,8 +66,6 @@ export interface TransportOptions {
   readonly policy: ConnectionPolicy;
   /** PEM file of a private CA (must lie in `policy.caDir`). */
   readonly caFile?: string;
-  /** Sees the status of every final answer (before its body is read). */
-  readonly onResponse?: (status: number) => void;
   /** Resolves a host name to its addresses. @defaultValue node:dns lookup (all addresses) */
   readonly lookup?: Lookup;
 }
@@ -105,7 +103,6 @@ export function createTransport(opts: TransportOptions): Send {
         });
         const next = redirectTarget(res, current, init.method ?? 'GET', hop);
         if (next === undefined) {
-          opts.onResponse?.(res.status);
           return capped(res, current, limit);
         }
         await res.body?.cancel();

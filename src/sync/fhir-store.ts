@@ -1,21 +1,18 @@
 /**
  * The FHIR operations the engine needs from one server (transaction, read, search, create),
- * over the shared MedplumClient factory (src/shared/fhir-client.ts: auth from environment
- * references, no client retries, timeouts as typed retryable errors).
- *
- * MedplumClient throws on HTTP >= 400 with the outcome but without the status, and the
- * writer must tell 412 (cursor conflict) from other 4xx (quarantine) from 5xx/429 (retry).
- * So the client's `onResponse` hook records each response's status in an AsyncLocalStorage
- * slot owned by the calling operation: concurrency-safe and nothing extra on the wire.
+ * over the one request layer (src/shared/fhir-http.ts): every answer comes with its HTTP status,
+ * since the writer must tell 412 (cursor conflict) from other 4xx (quarantine) from 5xx/429
+ * (retry).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
-import { codedCause, createFhirClient, DEFAULT_TIMEOUT_MS, networkError } from '../shared/fhir-client.ts';
+import { createFhirClient } from '../shared/fhir-client.ts';
+import { fhirRequest } from '../shared/fhir-http.ts';
+import type { FhirHttpRequest } from '../shared/fhir-http.ts';
 import type { FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
 import { nextLink } from '../shared/paging.ts';
-import { AppError, onSide, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
-import type { ErrorSide } from '../shared/errors/index.ts';
+import { onSide, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
+import type { ErrorSide , AppError} from '../shared/errors/index.ts';
 
 /** An HTTP answer: status and parsed body. */
 export interface FhirAnswer {
@@ -43,10 +40,6 @@ export interface FhirStore {
   create(resource: Resource, signal?: AbortSignal): Promise<string | undefined>;
 }
 
-interface Slot {
-  status?: number;
-}
-
 /**
  * Builds a store over a configured server.
  * @param conn - connection (base URL, FHIR path, auth by env reference, timeout).
@@ -54,43 +47,18 @@ interface Slot {
  * @returns the store.
  */
 export function createFhirStore(conn: FhirConnection, opts: FhirClientOptions = {}): FhirStore {
-  const als = new AsyncLocalStorage<Slot>();
-  const recording = (status: number): void => {
-    const slot = als.getStore();
-    if (slot !== undefined) {
-      slot.status = status;
-    }
-    opts.onResponse?.(status);
-  };
-  const client = createFhirClient(conn, { ...opts, onResponse: recording });
-  return storeOverClient(client, als, conn.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  return storeOverClient(createFhirClient(conn, opts));
 }
 
-function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, timeoutMs: number): FhirStore {
+function storeOverClient(client: MedplumClient): FhirStore {
   const base = client.fhirUrl().toString();
-  /** Runs one client call and returns the HTTP status with the body or the error's outcome. */
-  const call = async (fn: () => Promise<unknown>): Promise<FhirAnswer> => {
-    const slot: Slot = {};
-    try {
-      const body = await als.run(slot, fn);
-      return { status: slot.status ?? 200, body };
-    } catch (err) {
-      const name = (err as { name?: string }).name;
-      const coded = codedCause(err);
-      if (coded !== undefined && coded !== err) {
-        throw coded; // raised while reading the body (size cap)
-      }
-      if (slot.status === undefined || err instanceof AppError || name === 'AbortError') {
-        throw err; // no HTTP answer: network error, timeout, abort; or a coded refusal
-      }
-      if (name === 'TimeoutError') {
-        // The status line came but the body did not arrive in time: whether a transaction
-        // was applied is unknown, so this must be a retryable timeout (replays are
-        // idempotent PUTs and the cursor is guarded by ifMatch), never a 200 without body.
-        throw networkError(err, base, timeoutMs);
-      }
-      return { status: slot.status, body: (err as { outcome?: unknown }).outcome };
-    }
+  const call = async (method: FhirHttpRequest['method'], url: string, body?: unknown, signal?: AbortSignal) => {
+    const answer = await fhirRequest(client, url, {
+      method,
+      ...(body === undefined ? {} : { body }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    return { status: answer.status, body: answer.body };
   };
   const failed = (method: string, path: string, status: number): AppError =>
     status === 429 || status >= 500
@@ -100,11 +68,11 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
     let url: string | undefined = client.fhirSearchUrl(type as ResourceType, { ...query }).toString();
     for (let page = 0; url !== undefined && page < 10_000; page++) {
       const target: string = url;
-      const ans = await call(() => client.get(target, { signal }));
+      const ans = await call('GET', target, undefined, signal);
       if (ans.status >= 400) {
         throw failed('GET', `${type}?…`, ans.status);
       }
-      const bundle = ans.body as Bundle;
+      const bundle = (ans.body ?? {}) as Bundle;
       yield (bundle.entry ?? [])
         .filter((e) => e.search?.mode !== 'include')
         .flatMap((e) => (e.resource === undefined ? [] : [e.resource]));
@@ -113,9 +81,9 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
   };
   return {
     base,
-    transaction: (bundle, signal) => call(() => client.executeBatch(bundle, { signal })),
+    transaction: (bundle, signal) => call('POST', base, bundle, signal),
     read: async (type, id, signal) => {
-      const ans = await call(() => client.readResource(type as ResourceType, id, { signal }));
+      const ans = await call('GET', client.fhirUrl(type, id).toString(), undefined, signal);
       if (ans.status === 404 || ans.status === 410) {
         return undefined;
       }
@@ -133,7 +101,7 @@ function storeOverClient(client: MedplumClient, als: AsyncLocalStorage<Slot>, ti
       return out;
     },
     create: async (resource, signal) => {
-      const ans = await call(() => client.createResource(resource, { signal }));
+      const ans = await call('POST', client.fhirUrl(resource.resourceType).toString(), resource, signal);
       if (ans.status >= 400) {
         throw failed('POST', resource.resourceType, ans.status);
       }

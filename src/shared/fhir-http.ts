@@ -1,0 +1,83 @@
+/**
+ * The one request layer over a FHIR client (fhir-client.ts): every request of the feeds and of
+ * the stores goes through {@link fhirRequest}, which answers the HTTP status, the headers and
+ * the parsed JSON body. Nothing here throws for an HTTP status; callers decide what a status
+ * means (a feed: 5xx retry, 4xx refuse; the writer: 412 cursor conflict, 4xx quarantine). It
+ * throws only when no answer came (network, timeout, network policy, size cap) with the
+ * transport's typed errors, or when a 2xx body is not JSON.
+ *
+ * It uses the client's `wrappedFetch` (authentication, same-origin rules, transport), not
+ * MedplumClient's resource methods: those throw on HTTP >= 400 without the status, print
+ * parse failures with console.error, and would need the status smuggled back out.
+ */
+import type { MedplumClient } from '@medplum/core';
+import { FEED_ERR_BAD_RESPONSE } from './errors/index.ts';
+import { fhirClientInfo } from './fhir-client.ts';
+import { networkError, urlPath } from './fhir-transport.ts';
+
+/** An answer: status, headers, and the parsed body (undefined when empty or not JSON on an error). */
+export interface FhirHttpAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: unknown;
+}
+
+/** What to send. */
+export interface FhirHttpRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Sent as JSON with `Content-Type: application/fhir+json`. */
+  readonly body?: unknown;
+  readonly signal?: AbortSignal;
+}
+
+const ACCEPT = 'application/fhir+json, application/json;q=0.9';
+
+/**
+ * Sends one request.
+ * @param client - a client from createFhirClient.
+ * @param url - absolute URL.
+ * @param req - method, JSON body, abort signal.
+ * @returns status, headers and parsed body.
+ */
+export async function fhirRequest(client: MedplumClient, url: string, req: FhirHttpRequest): Promise<FhirHttpAnswer> {
+  const { timeoutMs } = fhirClientInfo(client);
+  // No cache: HAPI reuses search results for 60 s otherwise, and a feed must see the newest data.
+  const headers: Record<string, string> = { Accept: ACCEPT, 'Cache-Control': 'no-cache' };
+  const init: RequestInit = { method: req.method, headers };
+  if (req.body !== undefined) {
+    headers['Content-Type'] = 'application/fhir+json';
+    init.body = JSON.stringify(req.body);
+  }
+  if (req.signal !== undefined) {
+    init.signal = req.signal;
+  }
+  let res: Response;
+  try {
+    res = await client.wrappedFetch(url, init);
+  } catch (err) {
+    throw networkError(err, url, timeoutMs);
+  }
+  if (res.status === 204 || res.status === 304) {
+    await res.body?.cancel();
+    return { status: res.status, headers: res.headers, body: undefined };
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // The status line came but the body did not: for a transaction, whether it was applied is
+    // unknown, so this is a retryable timeout or connection error, never an empty answer.
+    throw networkError(err, url, timeoutMs);
+  }
+  if (text.trim() === '') {
+    return { status: res.status, headers: res.headers, body: undefined };
+  }
+  try {
+    return { status: res.status, headers: res.headers, body: JSON.parse(text) as unknown };
+  } catch {
+    if (res.status >= 400) {
+      return { status: res.status, headers: res.headers, body: undefined }; // an HTML error page
+    }
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'body is not JSON');
+  }
+}
