@@ -57,6 +57,8 @@ if (process.env.CHANGE_WALK_CHILD !== '1') {
   const rootOf = (u: string): string => u.replace(/\/fhir\/?$/, '/');
   const run = randomBytes(4).toString('hex');
   const id = `walk-${run}`;
+  // The pass reads from just before this write, so other writes of the local stay out of it.
+  const since = new Date(Date.now() - 1000).toISOString();
   const put = await fetch(`${LOCAL}/Patient/${id}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/fhir+json' },
@@ -67,7 +69,6 @@ if (process.env.CHANGE_WALK_CHILD !== '1') {
   }
   const key = makeKey('walk', randomBytes(32));
   const anonymizer = createAnonymizer({ rules: loadRulesFile('config/anonymization.yaml'), key });
-  const since = new Date(Date.now() - 60_000).toISOString();
   const config = parseInstances(
     `version: 1
 global: { baseUrl: '${rootOf(GLOBAL)}', bundleSize: 100 }

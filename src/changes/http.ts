@@ -13,8 +13,8 @@ import {
 } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
 import { fhirRequest } from '../shared/fhir-http.ts';
-// Paging links are followed the same way by feeds and stores (one owner: shared/paging.ts).
-export { hasNextLink, nextLink } from '../shared/paging.ts';
+// Paging links are followed the same way by feeds and stores (one owner: shared/fhir-http.ts).
+export { hasNextLink, nextLink } from '../shared/fhir-http.ts';
 
 export interface JsonAnswer {
   readonly status: number;

@@ -7,12 +7,12 @@
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Resource, ResourceType } from '@medplum/fhirtypes';
 import { createFhirClient } from '../shared/fhir-client.ts';
-import { fhirRequest } from '../shared/fhir-http.ts';
+import { fhirRequest, nextLink } from '../shared/fhir-http.ts';
 import type { FhirHttpRequest } from '../shared/fhir-http.ts';
 import type { FhirClientOptions, FhirConnection } from '../shared/fhir-client.ts';
-import { nextLink } from '../shared/paging.ts';
+
 import { onSide, SINK_ERR_REQUEST, SINK_ERR_SERVER } from '../shared/errors/index.ts';
-import type { ErrorSide , AppError} from '../shared/errors/index.ts';
+import type { ErrorSide, AppError } from '../shared/errors/index.ts';
 
 /** An HTTP answer: status and parsed body. */
 export interface FhirAnswer {
