@@ -26,7 +26,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { FEED_ERR_BAD_RESPONSE, FEED_ERR_UNKNOWN_EVENT } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
 import type { Mark } from './cursor.ts';
-import { getJson, instantMs } from './http.ts';
+import { getJson, instantMs } from '../shared/fhir-http.ts';
 import { changeKey, type Chunk, type Item, type Tracker } from './tracker.ts';
 import type { Change } from './types.ts';
 import { walkWindows, type Probe, type RangeSource } from './windows.ts';

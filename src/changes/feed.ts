@@ -10,7 +10,7 @@ import { urlPath } from '../shared/fhir-client.ts';
 import { aidboxChunks } from './aidbox.ts';
 import { decodeCursor } from './cursor.ts';
 import { historySource } from './history.ts';
-import { getJson } from './http.ts';
+import { getJson } from '../shared/fhir-http.ts';
 import { searchChunks } from './search.ts';
 import { assemble, keyDigest, Tracker, type Chunk } from './tracker.ts';
 import {

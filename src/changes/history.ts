@@ -18,7 +18,7 @@ import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
 import { FEED_ERR_BAD_RESPONSE, FEED_ERR_UNSUPPORTED } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
-import { asBundle, getJson, hasNextLink, instantMs, nextLink } from './http.ts';
+import { asBundle, getJson, hasNextLink, instantMs, nextLink } from '../shared/fhir-http.ts';
 import { changeKey, type Item } from './tracker.ts';
 import type { Probe, RangeSource } from './windows.ts';
 import type { Change } from './types.ts';

@@ -6,7 +6,7 @@
  */
 import type { Bundle } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
-import { asBundle, getJson } from './http.ts';
+import { asBundle, getJson } from '../shared/fhir-http.ts';
 import type { FeedKind } from './types.ts';
 
 /**

@@ -19,7 +19,7 @@ import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { MedplumClient } from '@medplum/core';
 import { FEED_ERR_BAD_RESPONSE, FEED_ERR_SERVER, FEED_ERR_TIE_TOO_LARGE } from '../shared/errors/index.ts';
 import { urlPath } from '../shared/fhir-client.ts';
-import { asBundle, getJson, hasNextLink, instantMs, nextLink } from './http.ts';
+import { asBundle, getJson, hasNextLink, instantMs, nextLink } from '../shared/fhir-http.ts';
 import { changeKey, type Chunk, type Item } from './tracker.ts';
 import type { Change } from './types.ts';
 

@@ -2,7 +2,7 @@
 import type { Bundle } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { historyItems, parseVersionedRef } from '../../src/changes/history.ts';
-import { nextLink } from '../../src/changes/http.ts';
+import { nextLink } from '../../src/shared/fhir-http.ts';
 import { searchItems } from '../../src/changes/search.ts';
 import { FEED_ERR_BAD_RESPONSE, FEED_ERR_FOREIGN_LINK } from '../../src/shared/errors/index.ts';
 

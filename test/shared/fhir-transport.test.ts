@@ -19,7 +19,7 @@ import {
 import { createFhirClient, DEFAULT_CONNECTION_POLICY } from '../../src/shared/fhir-client.ts';
 import type { ConnectionPolicy } from '../../src/shared/fhir-client.ts';
 import { createNetPolicy, ownEndpointRules } from '../../src/shared/net-policy.ts';
-import { getJson } from '../../src/changes/http.ts';
+import { getJson } from '../../src/shared/fhir-http.ts';
 import { failure, ok, sendJson, serverPool } from '../changes/support/http-server.ts';
 
 const serve = serverPool();
