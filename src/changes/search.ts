@@ -71,9 +71,29 @@ async function* keyset(deps: SearchDeps, start: number, kind: Change['kind']): A
   const base = deps.client.fhirUrl(deps.resourceType).toString();
   const extra = kind === 'deletion' ? `&${deps.deletionsQuery}` : '';
   let t = start;
+  let stalled = false;
   for (;;) {
     const url = `${base}?_lastUpdated=ge${new Date(t).toISOString()}&_sort=_lastUpdated&_count=${deps.pageSize}${extra}`;
-    const page = await fetchSearch(deps, url, kind);
+    const page = await fetchOrdered(deps, url, kind, stalled);
+    if (page === undefined) {
+      stalled = true; // a resource moved under the search: ask again once
+      continue;
+    }
+    if (page.truncated) {
+      // Cut before a resource that moved under the search: go on from the last entry kept.
+      const last = page.items.at(-1)!.pos;
+      if (last <= t && stalled) {
+        throw FEED_ERR_BAD_RESPONSE.create(
+          urlPath(url),
+          'entries stay out of _lastUpdated order (the server ignored _sort)',
+        );
+      }
+      stalled = last <= t;
+      yield { items: page.items, below: last };
+      t = last;
+      continue;
+    }
+    stalled = false;
     if (!hasNextLink(page.bundle)) {
       yield { items: page.items, below: Number.POSITIVE_INFINITY };
       return;
@@ -96,6 +116,26 @@ async function* keyset(deps: SearchDeps, start: number, kind: Change['kind']): A
   }
 }
 
+/**
+ * A keyset page, or undefined the first time its first entry is out of order (a resource that
+ * moved under the search, or a server that ignored `_sort`: the second time, it is refused).
+ */
+async function fetchOrdered(
+  deps: SearchDeps,
+  url: string,
+  kind: Change['kind'],
+  retried: boolean,
+): Promise<Awaited<ReturnType<typeof fetchSearch>> | undefined> {
+  try {
+    return await fetchSearch(deps, url, kind);
+  } catch (err) {
+    if (!retried && FEED_ERR_BAD_RESPONSE.is(err) && err.details.outOfOrder === true) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
 async function* followTie(
   deps: SearchDeps,
   first: string | undefined,
@@ -114,6 +154,10 @@ async function* followTie(
       // Some servers cannot page through more resources sharing one lastUpdated than a page
       // holds (Medplum: 500 "Cursor fails to make progress", again on every retry): read
       // that one instant whole instead.
+      return yield* readInstant(deps, t, kind);
+    }
+    if (page.truncated) {
+      // A resource moved under the search: following the link would pass what was cut.
       return yield* readInstant(deps, t, kind);
     }
     const last = page.items.at(-1)?.pos ?? t;
@@ -139,6 +183,10 @@ async function* readInstant(deps: SearchDeps, t: number, kind: Change['kind']): 
   if (hasNextLink(page.bundle) || page.items.length >= INSTANT_PAGE) {
     throw FEED_ERR_TIE_TOO_LARGE.create(deps.resourceType, at(t), INSTANT_PAGE);
   }
+  if (page.truncated) {
+    // Claiming all of t read would pass what was cut: refuse; the pass runs again later.
+    throw FEED_ERR_BAD_RESPONSE.create(urlPath(url), 'entries out of _lastUpdated order within one instant');
+  }
   // Everything at t has been read: the walk goes on just after it.
   yield { items: page.items, below: t + 1 };
   return t + 1;
@@ -148,13 +196,15 @@ async function fetchSearch(
   deps: SearchDeps,
   url: string,
   kind: Change['kind'],
-): Promise<{ items: Item[]; bundle: Bundle; url: string }> {
+): Promise<{ items: Item[]; bundle: Bundle; url: string; truncated: boolean }> {
   const answer = await getJson(deps.client, url, deps.signal, deps.clock);
   if (answer.serverTime !== undefined) {
     deps.onServerTime(answer.serverTime);
   }
   const bundle = asBundle(answer.body, 'searchset', url);
-  return { items: searchItems(bundle, deps.resourceType, url, kind), bundle, url };
+  const items = searchItems(bundle, deps.resourceType, url, kind);
+  const matches = (bundle.entry ?? []).filter((e) => e.search?.mode === undefined || e.search.mode === 'match');
+  return { items, bundle, url, truncated: items.length < matches.length };
 }
 
 /**
@@ -167,7 +217,6 @@ async function fetchSearch(
  */
 export function searchItems(bundle: Bundle, resourceType: string, url: string, kind: Change['kind']): Item[] {
   const items: Item[] = [];
-  let previous = Number.NEGATIVE_INFINITY;
   (bundle.entry ?? []).forEach((entry: BundleEntry, i) => {
     if (entry.search?.mode !== undefined && entry.search.mode !== 'match') {
       return;
@@ -182,10 +231,6 @@ export function searchItems(bundle: Bundle, resourceType: string, url: string, k
     const id = resource.id ?? bad('has a resource without id');
     const lastUpdated = resource.meta?.lastUpdated ?? bad('has no meta.lastUpdated');
     const pos = instantMs(lastUpdated) ?? bad('has a malformed meta.lastUpdated');
-    if (pos < previous) {
-      bad('is out of _lastUpdated order (the server ignored _sort)');
-    }
-    previous = pos;
     const versionId = resource.meta?.versionId;
     const change: Change =
       kind === 'deletion'
@@ -193,5 +238,32 @@ export function searchItems(bundle: Bundle, resourceType: string, url: string, k
         : { kind, resourceType, id, lastUpdated, resource, ...(versionId ? { versionId } : {}) };
     items.push({ change, pos, key: changeKey(change) });
   });
-  return items;
+  return inOrderPrefix(items, url);
+}
+
+/**
+ * The page up to its first entry that is later than one after it. A resource updated while the
+ * server ran the search comes back in its old slot with its new lastUpdated (HAPI sorts the ids,
+ * then loads current versions): every entry before it is in order and no later than anything
+ * after, so the cursor may pass them; the moved one and the rest are read again by the next
+ * keyset query, the moved one at its new place. Disorder from the first entry on cannot be
+ * told from a server that ignored `_sort`: refused.
+ */
+function inOrderPrefix(items: Item[], url: string): Item[] {
+  let cut = items.length;
+  let min = Number.POSITIVE_INFINITY;
+  for (let i = items.length - 1; i >= 0; i--) {
+    const pos = items[i]!.pos;
+    if (pos > min) {
+      cut = i;
+    }
+    min = Math.min(min, pos);
+  }
+  if (cut === 0 && items.length > 0) {
+    throw FEED_ERR_BAD_RESPONSE.createWith({ outOfOrder: true }, [
+      urlPath(url),
+      'Bundle.entry[0] is out of _lastUpdated order (the server ignored _sort)',
+    ]);
+  }
+  return cut === items.length ? items : items.slice(0, cut);
 }

@@ -133,6 +133,20 @@ describe('searchItems', () => {
     expect(item!.key).toBe('gone|d2026-01-01T00:00:00Z');
   });
 
+  it('reads an empty page as no items', () => {
+    expect(searchItems(page(), 'Basic', URL_, 'resource')).toEqual([]);
+  });
+
+  it('keeps a page up to a resource that moved under the search (later than an entry after it)', () => {
+    const items = searchItems(
+      page('2026-01-01T00:00:00Z', '2026-01-01T00:00:09Z', '2026-01-01T00:00:03Z', '2026-01-01T00:00:04Z'),
+      'Basic',
+      URL_,
+      'resource',
+    );
+    expect(items.map((i) => i.change.id)).toEqual(['r0']);
+  });
+
   it('refuses a page out of _lastUpdated order (a server that ignored _sort would make the cursor skip)', () => {
     expect(() => searchItems(page('2026-01-01T00:00:01Z', '2026-01-01T00:00:00Z'), 'Basic', URL_, 'resource')).toThrow(
       expect.objectContaining({ code: FEED_ERR_BAD_RESPONSE.code }),

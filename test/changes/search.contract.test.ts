@@ -7,6 +7,7 @@ import { createChangeFeed, type ChangeFeedConfig } from '../../src/changes/index
 import { createFhirClient } from '../../src/shared/fhir-client.ts';
 import { FEED_ERR_CONFIG } from '../../src/shared/errors/index.ts';
 import { collect, ids } from './support/items.ts';
+import { sendJson, startServer } from './support/http-server.ts';
 import { startSearchServer, type SearchStandIn } from './support/search-server.ts';
 
 let server: SearchStandIn;
@@ -41,6 +42,46 @@ describe('search-lastupdated (contract)', () => {
     expect(mid.seen[0]![1]).toHaveLength(10);
     const resumed = await collect(feed().pages('Basic', pages[0]!.cursor));
     expect(ids(resumed)).toEqual(all.slice(10));
+  });
+
+  it('loses nothing when a resource moves under a running search (its new lastUpdated in its old slot)', async () => {
+    server = await startSearchServer();
+    for (let i = 0; i < 8; i++) {
+      server.put(`r${i}`, T0 + i * 10);
+    }
+    // The first query sorts r0..r7, then r2 is updated before its rows are loaded: the page says
+    // r0, r1, r2 (now T0+500), r3... Passing r2's new time would skip r3..r7.
+    server.duringSearch = (n) => {
+      if (n === 1) {
+        server.put('r2', T0 + 500);
+      }
+    };
+    const all = ids(await collect(feed().pages('Basic', undefined)));
+    expect(all).toEqual(['r0/1', 'r1/1', 'r3/1', 'r4/1', 'r5/1', 'r6/1', 'r7/1', 'r2/2']);
+  });
+
+  it('refuses a server that ignores _sort (the cursor would skip), after asking once more', async () => {
+    // Every answer comes newest first, as if _sort were ignored.
+    let queries = 0;
+    server = Object.assign(
+      await startServer((_req, res) => {
+        queries++;
+        const entry = [40, 30, 20, 10, 0].map((dt, i) => ({
+          search: { mode: 'match' },
+          resource: {
+            resourceType: 'Basic',
+            id: `r${i}`,
+            meta: { versionId: '1', lastUpdated: new Date(T0 + dt).toISOString() },
+          },
+        }));
+        sendJson(res, 200, { resourceType: 'Bundle', type: 'searchset', entry });
+      }),
+      { put: () => undefined, remove: () => undefined, afterAnswer: undefined, duringSearch: undefined },
+    );
+    await expect(collect(feed().pages('Basic', undefined))).rejects.toThrow(
+      expect.objectContaining({ code: 'FEED_ERR_BAD_RESPONSE' }),
+    );
+    expect(queries).toBe(2);
   });
 
   it('reads through a server that names itself localhost while registered as 127.0.0.1 (Medplum)', async () => {

@@ -258,6 +258,9 @@ describe('worker shutdown', () => {
     const jobId = await q.addManual({ kind: 'pass', instanceId: 'i9', resourceType: 'Patient' });
     await waitFor(async () => (await q.getJob(jobId))?.state === 'active', 10_000, 'active', 50);
     await closeFirst!();
+    // The failure is recorded in Redis as the aborted job settles; on a loaded machine that can
+    // come a moment after close() returns.
+    await waitFor(async () => (await q.queue.getJob(jobId))?.failedReason !== undefined, 10_000, 'recorded', 50);
     const job = await q.queue.getJob(jobId);
     expect(job!.failedReason).toMatch(/^SYNC_ERR_ABORTED/);
     expect(await job!.getState()).not.toBe('failed');

@@ -19,6 +19,11 @@ export interface SearchStandIn extends TestServer {
   remove(id: string, at: number): void;
   /** Called after each answer (to change data between two page reads). */
   afterAnswer: ((n: number) => void) | undefined;
+  /**
+   * Called once a query has sorted its ids and before it loads their rows (to update a resource
+   * under a running search, as a write committed meanwhile does on HAPI).
+   */
+  duringSearch: ((n: number) => void) | undefined;
 }
 
 /**
@@ -40,6 +45,7 @@ export async function startSearchServer(
   const rows = new Map<string, Row>();
   const snapshots = new Map<string, { ids: string[]; deleted: boolean }>();
   let answers = 0;
+  let searches = 0;
   const box: { self?: SearchStandIn } = {};
   const server = await startServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -80,6 +86,8 @@ export async function startSearchServer(
       sid = `s${snapshots.size}`;
       snapshots.set(sid, { ids, deleted });
     }
+    searches++;
+    box.self?.duringSearch?.(searches);
     const slice = ids.slice(offset, offset + count).map((id) => rows.get(id)!);
     const link = [{ relation: 'self', url: `${base}/${type}` }];
     if (offset + count < ids.length) {
@@ -101,6 +109,7 @@ export async function startSearchServer(
   });
   box.self = Object.assign(server, {
     afterAnswer: undefined as ((n: number) => void) | undefined,
+    duringSearch: undefined as ((n: number) => void) | undefined,
     put(id: string, at: number): void {
       const old = rows.get(id);
       rows.set(id, { id, version: (old?.version ?? 0) + 1, lastUpdated: at, deleted: false });
