@@ -35,5 +35,4 @@ export {
   MAX_PAGE_SIZE,
   type ChangeFeedDeps,
 } from './feed.ts';
-export { latestPerResource } from './collapse.ts';
 export { cursorAt, deliveredUpTo, describeCursor, type CursorSummary } from './cursor.ts';

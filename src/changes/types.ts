@@ -30,7 +30,8 @@ export type Change = ResourceChange | DeletionChange;
 
 /**
  * One page of changes and the cursor that is safe to commit once the page is written.
- * Changes come oldest first; one resource can appear more than once (see `latestPerResource`).
+ * Changes come oldest first; one resource can appear more than once (a pass keeps the latest:
+ * `latestPerResource` in src/sync/prepare.ts).
  * A page can be empty: it then only moves the cursor on (e.g. once changes have settled).
  */
 export interface ChangePage {

@@ -2,7 +2,7 @@
  * Building transaction bundles (pure).
  *
  * - Every data write is a `PUT Type/id` (idempotent; the id is the pseudonym), every deletion
- *   a `DELETE Type/id`; a target answering 404/410 to a DELETE is fine (see response.ts).
+ *   a `DELETE Type/id`; a target answering 404/410 to a DELETE is fine (see readTransactionAnswer in writer.ts).
  * - One entry per identity: when the same `Type/id` appears twice, the later op wins (the
  *   feed's order), so a deletion followed by a resurrection goes out as the resource. HAPI
  *   (HAPI-0535), Medplum and Azure refuse duplicates in one transaction.

@@ -30,6 +30,7 @@ export type { AuditInput, AuditDeps } from './audit.ts';
 export { createSyncMetrics } from './metrics.ts';
 export type { SyncMetrics, PassFigures } from './metrics.ts';
 export { createFhirStore } from './fhir-store.ts';
+export { latestPerResource } from './prepare.ts';
 export type { FhirStore, FhirAnswer } from './fhir-store.ts';
 export { sealingCodec, plainCodec } from './seal.ts';
 export type { CursorCodec } from './seal.ts';

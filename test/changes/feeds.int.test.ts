@@ -4,7 +4,8 @@
  */
 import type { CapabilityStatement } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
-import { createChangeFeed, latestPerResource, pickKind, type Change } from '../../src/changes/index.ts';
+import { createChangeFeed, pickKind, type Change } from '../../src/changes/index.ts';
+import { latestPerResource } from '../../src/sync/index.ts';
 import { createFhirClient } from '../../src/shared/fhir-client.ts';
 import { fhirUrls } from '../servers/urls.ts';
 import {

@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import type { WriteOp } from '../../src/sync/bundle.ts';
-import { outcomeCodes, readTransactionAnswer, versionOf } from '../../src/sync/response.ts';
+import { outcomeCodes, readTransactionAnswer, versionOf } from '../../src/sync/writer.ts';
 
 const ops: WriteOp[] = [
   { kind: 'put', type: 'Patient', id: 'a', resource: { resourceType: 'Patient' } as Resource, role: 'data' },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { latestPerResource, type Change } from '../../src/changes/index.ts';
-import { del, res } from './support/items.ts';
+import type { Change } from '../../src/changes/index.ts';
+import { latestPerResource } from '../../src/sync/index.ts';
+import { del, res } from '../changes/support/items.ts';
 
 const c = (...items: { change: Change }[]): Change[] => items.map((i) => i.change);
 
