@@ -8,6 +8,7 @@
 import type { CapabilityStatement } from '@medplum/fhirtypes';
 import { createFhirClient } from '../shared/fhir-client.ts';
 import type { FhirClientOptions } from '../shared/fhir-client.ts';
+import { fhirRequest } from '../shared/fhir-http.ts';
 import { AppError } from '../shared/errors/index.ts';
 import { toFhirConnection } from './connection.ts';
 import type { FeedConfig, ServerConnection } from './types.ts';
@@ -57,20 +58,16 @@ export async function probeServer(
   try {
     client = createFhirClient(toFhirConnection(server), options);
     const started = Date.now();
-    const res = await client.wrappedFetch(client.fhirUrl('metadata').toString(), {
-      headers: { Accept: 'application/fhir+json' },
-    });
+    const res = await fhirRequest(client, client.fhirUrl('metadata').toString(), { method: 'GET' });
     const date = Date.parse(res.headers.get('date') ?? '');
     skew = Number.isFinite(date) ? Math.round((date - (started + Date.now()) / 2) / 1000) : undefined;
     if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
       return { ...base, reachable: true, authOk: false, types: [], problem: `HTTP ${res.status}` };
     }
-    if (!res.ok) {
-      await res.body?.cancel();
+    if (res.status >= 300 || res.body === undefined) {
       return { ...base, reachable: true, authOk: true, types: [], problem: `HTTP ${res.status} on /metadata` };
     }
-    cs = (await res.json()) as CapabilityStatement;
+    cs = res.body as CapabilityStatement;
   } catch (err) {
     const code = err instanceof AppError ? err.code : err instanceof Error ? err.name : 'error';
     return { ...base, reachable: false, authOk: false, types: [], problem: code };
@@ -126,10 +123,8 @@ async function historyRefused(
   resourceType: string,
 ): Promise<number | undefined> {
   try {
-    const res = await client.wrappedFetch(client.fhirUrl(resourceType, '_history').toString() + '?_count=1', {
-      headers: { Accept: 'application/fhir+json' },
-    });
-    await res.body?.cancel();
+    const url = client.fhirUrl(resourceType, '_history').toString() + '?_count=1';
+    const res = await fhirRequest(client, url, { method: 'GET' });
     return [404, 405, 410, 501].includes(res.status) ? res.status : undefined;
   } catch {
     return undefined; // unknown: keep what the server declares

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Basic, Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { createFhirClient } from '../shared/fhir-client.ts';
 import type { FhirClientOptions } from '../shared/fhir-client.ts';
+import { fhirRequest } from '../shared/fhir-http.ts';
 import { toFhirConnection } from './connection.ts';
 import type { ServerConnection } from './types.ts';
 
@@ -42,19 +43,8 @@ export async function probeWrites(
 ): Promise<WriteProbe> {
   const client = createFhirClient(toFhirConnection(server), options);
   const post: Poster = async (bundle) => {
-    const res = await client.wrappedFetch(client.fhirUrl().toString(), {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/fhir+json', Accept: 'application/fhir+json' },
-      body: JSON.stringify(bundle),
-    });
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    return { status: res.status, body };
+    const answer = await fhirRequest(client, client.fhirUrl().toString(), { method: 'POST', body: bundle });
+    return { status: answer.status, body: answer.body };
   };
   return runWriteProbes(post, upTo);
 }
@@ -139,9 +129,18 @@ async function cleanUp(post: Poster, ids: readonly string[]): Promise<void> {
   // Small bundles: a capped server must not refuse the clean-up. A failed clean-up leaves
   // only tagged probe Basics, which the next run does not depend on.
   for (let i = 0; i < ids.length; i += 20) {
-    await post(
-      transaction(ids.slice(i, i + 20).map((id) => ({ request: { method: 'DELETE' as const, url: `Basic/${id}` } }))),
-    ).catch(() => undefined);
+    const chunk = transaction(
+      ids.slice(i, i + 20).map((id) => ({ request: { method: 'DELETE' as const, url: `Basic/${id}` } })),
+    );
+    // A busy server may refuse a transaction for a moment (a lock conflict under load): try
+    // again before leaving probes behind.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const answer = await post(chunk).catch(() => undefined);
+      if (answer !== undefined && answer.status < 400) {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
   }
 }
 
