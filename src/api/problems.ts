@@ -6,6 +6,7 @@
  * message may quote the body, and bodies may carry PHI).
  */
 import { STATUS_CODES } from 'node:http';
+import { detailItems } from '../anonymizer/index.ts';
 import {
   API_ERR_BAD_REQUEST,
   API_ERR_BODY_TOO_LARGE,
@@ -178,14 +179,14 @@ export function toProblem(err: AppError, path: string): Problem {
  * @returns problem items, possibly empty.
  */
 export function problemItems(err: AppError): ProblemItem[] {
-  const d = err.details;
-  const list = [d.items, d.problems, d.errors, d.issues].find(Array.isArray) as unknown[] | undefined;
-  const items = (list ?? []).map(toItem).filter((i): i is ProblemItem => i !== undefined);
-  if (items.length === 0 && (typeof d.line === 'number' || typeof d.column === 'number')) {
-    const one = toItem({ ...d, message: err.message });
-    return one ? [one] : [];
-  }
-  return items;
+  return detailItems(err).map((i) => ({
+    detail: i.message,
+    ...(i.pointer !== undefined ? { pointer: i.pointer } : {}),
+    ...(i.line !== undefined ? { line: i.line } : {}),
+    ...(i.column !== undefined ? { column: i.column } : {}),
+    ...(i.path !== undefined ? { location: i.path } : {}),
+    ...(i.code !== undefined ? { code: i.code } : {}),
+  }));
 }
 
 /**
@@ -218,30 +219,4 @@ function cutItem(item: ProblemItem): ProblemItem {
  */
 export function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
-}
-
-function toItem(raw: unknown): ProblemItem | undefined {
-  if (typeof raw === 'string') {
-    return { detail: raw };
-  }
-  if (typeof raw !== 'object' || raw === null) {
-    return undefined;
-  }
-  const r = raw as Record<string, unknown>;
-  const text = (k: string): string | undefined => (typeof r[k] === 'string' ? r[k] : undefined);
-  const int = (k: string): number | undefined => (Number.isInteger(r[k]) ? (r[k] as number) : undefined);
-  const detail = text('detail') ?? text('message') ?? text('code') ?? 'is not valid';
-  const location = text('location') ?? text('path');
-  const pointer = text('pointer');
-  const line = int('line');
-  const column = int('column') ?? int('col');
-  const code = text('code');
-  return {
-    detail,
-    ...(pointer !== undefined ? { pointer } : {}),
-    ...(line !== undefined ? { line } : {}),
-    ...(column !== undefined ? { column } : {}),
-    ...(location !== undefined ? { location } : {}),
-    ...(code !== undefined ? { code } : {}),
-  };
 }

@@ -18,6 +18,13 @@ export const resourceTypeSchema = {
   description: 'FHIR resource type, e.g. Patient',
 } as const;
 
+/** Path parameters `:instance/:resourceType` of the per-channel routes. */
+export const channelParamsSchema = {
+  type: 'object',
+  required: ['instance', 'resourceType'],
+  properties: { instance: instanceIdSchema, resourceType: resourceTypeSchema },
+} as const;
+
 /** A job id as the queue hands it out. */
 export const jobIdSchema = { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,200}$' } as const;
 

@@ -138,7 +138,9 @@ export async function runPass(
     }
     req.onDrained?.();
     // The lag probe reads the source only: it runs while the last commit is written.
-    const lag = req.range === undefined ? lagOf(channel, position, req.signal) : Promise.resolve(undefined);
+    // The lag is optional: a failed probe leaves it unknown, and a failed commit must not leave
+    // the probe's rejection unhandled.
+    const lag = req.range === undefined ? lagOf(channel, position, req.signal).catch(() => undefined) : undefined;
     await inFlight;
     lagSeconds = await lag;
   } finally {

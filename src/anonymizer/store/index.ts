@@ -6,6 +6,7 @@
  */
 export { createFileRulesStore, rulesVersionOf, PREVIEW_INSTANCE_ID, FILESYSTEM_AUTHOR } from './store.ts';
 export type { FileRulesStoreOptions } from './store.ts';
+export { detailItems } from './problems.ts';
 export { anonymizerRulesEngine } from './engine.ts';
 export type { AnonymizerEngineOptions } from './engine.ts';
 export { ApprovalMode, VersionStatus } from './types.ts';

@@ -16,13 +16,26 @@ import type { RulesProblemItem } from './types.ts';
  * @returns at least one problem item.
  */
 export function refusalItems(err: AppError): RulesProblemItem[] {
+  const items = detailItems(err);
+  return items.length > 0 ? items : [{ message: err.message, code: err.code }];
+}
+
+/**
+ * The per-item problems an error carries in its details (`items`, `problems`, `errors` or
+ * `issues`), plus one from a top-level line/column when there is no list. The one reader of
+ * problem lists: the HTTP layer maps its result to problem items.
+ * @param err - any coded error.
+ * @returns the items, possibly none.
+ */
+export function detailItems(err: AppError): RulesProblemItem[] {
   const d = err.details;
   const list = [d.items, d.problems, d.errors, d.issues].find(Array.isArray) as unknown[] | undefined;
-  let items = (list ?? []).map(toItem).filter((i): i is RulesProblemItem => i !== undefined);
+  const items = (list ?? []).map(toItem).filter((i): i is RulesProblemItem => i !== undefined);
   if (items.length === 0 && (typeof d.line === 'number' || typeof d.column === 'number')) {
-    items = [toItem({ ...d, message: err.message })].filter((i): i is RulesProblemItem => i !== undefined);
+    const one = toItem({ ...d, message: err.message });
+    return one === undefined ? [] : [one];
   }
-  return items.length > 0 ? items : [{ message: err.message, code: err.code }];
+  return items;
 }
 
 /** One problem as an engine gave it: a string, or an object with some of the usual fields. */

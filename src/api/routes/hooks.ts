@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { API_ERR_PUSH_TOKEN } from '../../shared/errors/index.ts';
 import { PUSH_HEADER, pushTokenValid } from '../../sync/index.ts';
 import type { SyncControl } from '../../sync/index.ts';
-import { instanceIdSchema, problemResponses, resourceTypeSchema } from '../schemas.ts';
+import { channelParamsSchema, problemResponses } from '../schemas.ts';
 
 /** Options of the hook routes. */
 export interface HookRoutesOptions {
@@ -43,11 +43,7 @@ export async function hookRoutes(app: FastifyInstance, opts: HookRoutesOptions):
       schema: {
         tags: ['sync'],
         summary: 'Push wake-up from a local (rest-hook Subscription, token header, no payload)',
-        params: {
-          type: 'object',
-          required: ['instance', 'resourceType'],
-          properties: { instance: instanceIdSchema, resourceType: resourceTypeSchema },
-        },
+        params: channelParamsSchema,
         response: {
           202: { type: 'object', required: ['queued'], properties: { queued: { type: 'boolean' } } },
           ...problemResponses([400, 401, 404, 413]),

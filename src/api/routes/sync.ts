@@ -14,12 +14,11 @@ import type { RulesStore } from '../../anonymizer/index.ts';
 import { Role, READ_ROLES } from '../types.ts';
 import {
   emptyBodyAsObject,
-  instanceIdSchema,
+  channelParamsSchema,
   jobAcceptedSchema,
   jobIdSchema,
   jobInfoSchema,
   problemResponses,
-  resourceTypeSchema,
 } from '../schemas.ts';
 
 /** Options of the sync and job routes. */
@@ -91,11 +90,7 @@ function registerTrigger(app: FastifyInstance, opts: SyncRoutesOptions): void {
       schema: {
         tags: ['sync'],
         summary: 'Sync one resource type of one instance now (202 with a job id)',
-        params: {
-          type: 'object',
-          required: ['instance', 'resourceType'],
-          properties: { instance: instanceIdSchema, resourceType: resourceTypeSchema },
-        },
+        params: channelParamsSchema,
         body: triggerBodySchema,
         response: { 202: jobAcceptedSchema, ...problemResponses([400, 404, 413, 415, 422]) },
       },
@@ -131,11 +126,7 @@ function registerReconcile(app: FastifyInstance, opts: SyncRoutesOptions): void 
         tags: ['sync'],
         summary:
           'Compare one sent type between the local and the global and repair what the change feed missed (202 with a job id)',
-        params: {
-          type: 'object',
-          required: ['instance', 'resourceType'],
-          properties: { instance: instanceIdSchema, resourceType: resourceTypeSchema },
-        },
+        params: channelParamsSchema,
         body: { type: 'object', additionalProperties: false, maxProperties: 0 },
         response: { 202: jobAcceptedSchema, ...problemResponses([400, 404, 413, 415, 422]) },
       },
